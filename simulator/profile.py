@@ -1,0 +1,264 @@
+"""Exit profiles: what a real multi-exit model did on real samples, replayed by the simulator.
+
+A profile is one ``.npz`` file per task x model, written by :mod:`simulator.profiling` (which needs
+torch) and read here with numpy alone. Layout (``FORMAT_VERSION`` 1):
+
+===========================  =========  ==============================================================
+key                          shape      meaning
+===========================  =========  ==============================================================
+``meta``                     0-d str    JSON: task, model, num_layers, hidden_size, num_classes,
+                                        label_names, machine, manifest (training, data hashes, ...)
+``<split>_logits``           [N, L, C]  exit-head logits after every layer (float16)
+``<split>_labels``           [N]        true label (int)
+``<split>_tokens``           [N]        token count incl. special tokens (int)
+``<split>_ids``              [N]        row index of the sample in its source file (int)
+``timing_seq_lens``          [S]        sequence lengths at which timings were measured (increasing)
+``timing_batch_sizes``       [B]        batch sizes measured (first is 1)
+``timing_layer_ms``          [B, S, L]  median forward time of each encoder layer for a whole batch
+``timing_head_ms``           [B, S]     median time of one exit head (pool + classifier)
+``timing_embed_ms``          [B, S]     median time of the embedding layer
+===========================  =========  ==============================================================
+
+Splits are ``eval`` (where simulations run; GLUE dev where it exists) and ``calib`` (held out from
+training; used by policies that tune thresholds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+FORMAT_VERSION = 1
+SPLITS = ("eval", "calib")
+_SPLIT_KEYS = ("logits", "labels", "tokens", "ids")
+_TIMING_KEYS = ("timing_seq_lens", "timing_batch_sizes", "timing_layer_ms", "timing_head_ms",
+                "timing_embed_ms")
+
+
+class ProfileError(ValueError):
+    """A profile file is missing, corrupt or inconsistent."""
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Per-sample model behaviour on one split."""
+
+    logits: np.ndarray  # [N, L, C]
+    labels: np.ndarray  # [N]
+    tokens: np.ndarray  # [N]
+    ids: np.ndarray  # [N]
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @cached_property
+    def probs(self) -> np.ndarray:
+        """Softmax over classes at every exit, float64 [N, L, C]."""
+        z = self.logits.astype(np.float64)
+        z -= z.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=-1, keepdims=True)
+
+    @cached_property
+    def confidence(self) -> np.ndarray:
+        """Max-softmax confidence at every exit [N, L]."""
+        return self.probs.max(axis=-1)
+
+    @cached_property
+    def entropy(self) -> np.ndarray:
+        """Prediction entropy (nats) at every exit [N, L]."""
+        p = self.probs
+        return -(p * np.log(np.clip(p, 1e-300, None))).sum(axis=-1)
+
+    @cached_property
+    def pred(self) -> np.ndarray:
+        """Predicted class at every exit [N, L]."""
+        return self.logits.argmax(axis=-1)
+
+    @cached_property
+    def correct(self) -> np.ndarray:
+        """Whether the prediction at each exit is right [N, L] (bool)."""
+        return self.pred == self.labels[:, None]
+
+    def exit_accuracy(self) -> np.ndarray:
+        """Accuracy at every exit [L]."""
+        return self.correct.mean(axis=0)
+
+
+@dataclass(frozen=True, eq=False)
+class Timing:
+    """Per-layer compute time on the measuring machine as a function of sequence length."""
+
+    seq_lens: np.ndarray  # [S]
+    batch_sizes: np.ndarray  # [B]
+    layer_ms: np.ndarray  # [B, S, L]
+    head_ms: np.ndarray  # [B, S]
+    embed_ms: np.ndarray  # [B, S]
+
+    def _interp(self, table: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
+        """Linear interpolation in sequence length (linear extrapolation beyond the table)."""
+        x = self.seq_lens.astype(np.float64)
+        t = np.asarray(tokens, dtype=np.float64)
+        y = np.interp(t, x, table)
+        lo_slope = (table[1] - table[0]) / (x[1] - x[0]) if len(x) > 1 else 0.0
+        hi_slope = (table[-1] - table[-2]) / (x[-1] - x[-2]) if len(x) > 1 else 0.0
+        y = np.where(t < x[0], table[0] + (t - x[0]) * lo_slope, y)
+        y = np.where(t > x[-1], table[-1] + (t - x[-1]) * hi_slope, y)
+        return np.maximum(y, 0.0)
+
+    def layer_seconds(self, tokens: np.ndarray | float) -> np.ndarray:
+        """Time of each layer at batch size 1 for the given token count(s): [..., L] seconds."""
+        t = np.asarray(tokens, dtype=np.float64)
+        cols = [self._interp(self.layer_ms[0, :, k], t) for k in range(self.layer_ms.shape[2])]
+        return np.stack(cols, axis=-1) / 1e3
+
+    def head_seconds(self, tokens: np.ndarray | float) -> np.ndarray:
+        """Time of one exit head at batch size 1 (seconds)."""
+        return self._interp(self.head_ms[0], tokens) / 1e3
+
+    def embed_seconds(self, tokens: np.ndarray | float) -> np.ndarray:
+        """Time of the embedding layer at batch size 1 (seconds)."""
+        return self._interp(self.embed_ms[0], tokens) / 1e3
+
+
+@dataclass(frozen=True, eq=False)
+class Profile:
+    """A loaded, validated exit profile."""
+
+    meta: dict
+    splits: dict[str, Split]
+    timing: Timing
+    path: Path | None = None
+    sha256: str = field(default="")
+
+    @property
+    def task(self) -> str:
+        return str(self.meta.get("task", "?"))
+
+    @property
+    def model_name(self) -> str:
+        return str(self.meta.get("model", "?"))
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.meta["num_layers"])
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.meta["hidden_size"])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.meta["num_classes"])
+
+    @property
+    def eval(self) -> Split:
+        return self.splits["eval"]
+
+    @property
+    def calib(self) -> Split:
+        return self.splits["calib"]
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes (recorded in run manifests)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_profile(path: str | Path, meta: dict, splits: dict[str, Split], timing: Timing) -> Path:
+    """Write a profile (validated first) atomically."""
+    path = Path(path)
+    meta = {**meta, "format_version": FORMAT_VERSION}
+    arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta, sort_keys=True))}
+    for name, s in splits.items():
+        arrays[f"{name}_logits"] = np.asarray(s.logits, dtype=np.float16)
+        arrays[f"{name}_labels"] = np.asarray(s.labels, dtype=np.int64)
+        arrays[f"{name}_tokens"] = np.asarray(s.tokens, dtype=np.int32)
+        arrays[f"{name}_ids"] = np.asarray(s.ids, dtype=np.int64)
+    arrays["timing_seq_lens"] = np.asarray(timing.seq_lens, dtype=np.int64)
+    arrays["timing_batch_sizes"] = np.asarray(timing.batch_sizes, dtype=np.int64)
+    arrays["timing_layer_ms"] = np.asarray(timing.layer_ms, dtype=np.float64)
+    arrays["timing_head_ms"] = np.asarray(timing.head_ms, dtype=np.float64)
+    arrays["timing_embed_ms"] = np.asarray(timing.embed_ms, dtype=np.float64)
+    _validate(arrays, str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    tmp.replace(path)
+    return path
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate a profile; raises :class:`ProfileError` with a one-line reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProfileError(f"profile file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise ProfileError(f"{path}: not a readable profile (.npz) file: {e}") from None
+    meta = _validate(arrays, str(path))
+    splits = {s: Split(*(arrays[f"{s}_{k}"] for k in _SPLIT_KEYS)) for s in SPLITS}
+    timing = Timing(*(arrays[k] for k in _TIMING_KEYS))
+    return Profile(meta=meta, splits=splits, timing=timing, path=path, sha256=file_sha256(path))
+
+
+def _validate(arrays: dict[str, np.ndarray], where: str) -> dict:
+    def fail(msg: str) -> ProfileError:
+        return ProfileError(f"{where}: {msg}")
+
+    missing = [k for k in ("meta", *_TIMING_KEYS, *(f"{s}_{k}" for s in SPLITS for k in _SPLIT_KEYS))
+               if k not in arrays]
+    if missing:
+        raise fail(f"missing arrays {missing}")
+    try:
+        meta = json.loads(str(arrays["meta"]))
+    except json.JSONDecodeError as e:
+        raise fail(f"meta is not valid JSON: {e}") from None
+    for k in ("num_layers", "hidden_size", "num_classes"):
+        if not isinstance(meta.get(k), int) or meta[k] <= 0:
+            raise fail(f"meta.{k} must be a positive integer, got {meta.get(k)!r}")
+    n_layers, n_classes = meta["num_layers"], meta["num_classes"]
+    for s in SPLITS:
+        lg, lb, tk, ids = (arrays[f"{s}_{k}"] for k in _SPLIT_KEYS)
+        if lg.ndim != 3 or lg.shape[1:] != (n_layers, n_classes):
+            raise fail(f"{s}_logits has shape {lg.shape}, expected [N, {n_layers}, {n_classes}]")
+        n = lg.shape[0]
+        if n == 0:
+            raise fail(f"split {s!r} is empty")
+        for name, a in (("labels", lb), ("tokens", tk), ("ids", ids)):
+            if a.shape != (n,):
+                raise fail(f"{s}_{name} has shape {a.shape}, expected ({n},)")
+            if not np.issubdtype(a.dtype, np.integer):
+                raise fail(f"{s}_{name} must be integers, got {a.dtype}")
+        if lb.min() < 0 or lb.max() >= n_classes:
+            raise fail(f"{s}_labels outside 0..{n_classes - 1}")
+        if tk.min() <= 0:
+            raise fail(f"{s}_tokens must be positive")
+        if not np.all(np.isfinite(lg.astype(np.float32))):
+            raise fail(f"{s}_logits contain NaN or infinity")
+    sl, bs = arrays["timing_seq_lens"], arrays["timing_batch_sizes"]
+    if sl.ndim != 1 or len(sl) < 1 or np.any(np.diff(sl) <= 0):
+        raise fail("timing_seq_lens must be a non-empty increasing vector")
+    if bs.ndim != 1 or len(bs) < 1 or bs[0] != 1:
+        raise fail("timing_batch_sizes must start with batch size 1")
+    shapes = {"timing_layer_ms": (len(bs), len(sl), n_layers), "timing_head_ms": (len(bs), len(sl)),
+              "timing_embed_ms": (len(bs), len(sl))}
+    for k, shape in shapes.items():
+        if arrays[k].shape != shape:
+            raise fail(f"{k} has shape {arrays[k].shape}, expected {list(shape)}")
+        if not np.all(np.isfinite(arrays[k])) or np.any(arrays[k] < 0):
+            raise fail(f"{k} must be finite and non-negative")
+    return meta
