@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UserError
+
 FORMAT_VERSION = 1
 SPLITS = ("eval", "calib")
 _SPLIT_KEYS = ("logits", "labels", "tokens", "ids")
@@ -41,7 +43,7 @@ _TIMING_KEYS = ("timing_seq_lens", "timing_batch_sizes", "timing_layer_ms", "tim
                 "timing_embed_ms")
 
 
-class ProfileError(ValueError):
+class ProfileError(UserError, ValueError):
     """A profile file is missing, corrupt or inconsistent."""
 
 
@@ -262,3 +264,22 @@ def _validate(arrays: dict[str, np.ndarray], where: str) -> dict:
         if not np.all(np.isfinite(arrays[k])) or np.any(arrays[k] < 0):
             raise fail(f"{k} must be finite and non-negative")
     return meta
+
+
+_CACHE: dict[tuple[str, int, int], Profile] = {}
+
+
+def get_profile(path: str | Path) -> Profile:
+    """:func:`load_profile`, cached per process by path, size and modification time (sweeps load a
+    profile once per worker)."""
+    p = Path(path).resolve()
+    try:
+        st = p.stat()
+    except OSError:
+        raise ProfileError(f"profile file not found: {path}") from None
+    key = (str(p), st.st_size, st.st_mtime_ns)
+    if key not in _CACHE:
+        if len(_CACHE) > 16:
+            _CACHE.clear()
+        _CACHE[key] = load_profile(p)
+    return _CACHE[key]

@@ -1,0 +1,277 @@
+"""Link bandwidth as a piecewise-constant random process, and exact transfer times over it.
+
+Each model is a spec dataclass registered under its ``model`` name; ``spec.realise(rng)`` gives a
+:class:`BandwidthPath`, a lazily generated sample path. Transfer time is exact: the time at which the
+integral of bandwidth from the start time covers the payload, however many steps it straddles.
+The path is generated in time order from its own generator, so it is the same whoever asks and when
+(all policies in a run see the same realisation).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import ConfigError, unknown_key
+from .schema import build, positive, require
+from .traces import load_trace
+
+MODELS: dict[str, type[BandwidthSpec]] = {}
+
+
+def register(cls: type[BandwidthSpec]) -> type[BandwidthSpec]:
+    MODELS[cls.model] = cls
+    return cls
+
+
+class BandwidthPath:
+    """A realised bandwidth sample path: steps ``(start_s, bits_per_s)`` generated on demand."""
+
+    def __init__(self, steps: Iterator[tuple[float, float]]):
+        self._steps = steps  # yields (duration_s, mbps)
+        self.starts: list[float] = [0.0]
+        self.rates: list[float] = []  # bit/s
+        self.cum: list[float] = [0.0]  # bits delivered from t=0 to starts[i]
+
+    def _extend(self) -> None:
+        duration, mbps = next(self._steps)
+        rate = mbps * 1e6
+        self.rates.append(rate)
+        self.cum.append(self.cum[-1] + rate * duration)
+        self.starts.append(self.starts[-1] + duration)
+
+    def _segment(self, t: float) -> int:
+        while self.starts[-1] <= t:
+            self._extend()
+        return bisect.bisect_right(self.starts, t) - 1
+
+    def rate_at(self, t: float) -> float:
+        """Bandwidth at time t in bit/s."""
+        return self.rates[self._segment(t)]
+
+    def bits_until(self, t: float) -> float:
+        """Bits the link could carry from time 0 to t."""
+        i = self._segment(t)
+        return self.cum[i] + self.rates[i] * (t - self.starts[i])
+
+    def finish_time(self, start: float, bits: float) -> float:
+        """Earliest time at which a transfer of ``bits`` begun at ``start`` completes."""
+        if bits <= 0:
+            return start
+        target = self.bits_until(start) + bits
+        while self.cum[-1] < target:
+            self._extend()
+        i = bisect.bisect_left(self.cum, target) - 1  # cum[i] < target <= cum[i+1]
+        return self.starts[i] + (target - self.cum[i]) / self.rates[i]
+
+    def steps_until(self, t_end: float) -> tuple[np.ndarray, np.ndarray]:
+        """Step start times and rates (Mbit/s) covering [0, t_end] (for timelines)."""
+        self._segment(t_end)
+        n = bisect.bisect_right(self.starts, t_end)
+        return np.array(self.starts[:n]), np.array(self.rates[:n]) / 1e6
+
+
+@dataclass
+class BandwidthSpec:
+    """Base of bandwidth model specs; subclasses set ``model`` and implement ``steps``."""
+
+    model: ClassVar[str] = ""
+
+    def realise(self, rng: np.random.Generator) -> BandwidthPath:
+        return BandwidthPath(self.steps(rng))
+
+    def steps(self, rng: np.random.Generator) -> Iterator[tuple[float, float]]:
+        raise NotImplementedError
+
+    def mean_mbps(self) -> float:
+        """Long-run mean bandwidth (Mbit/s), for reports and sanity checks."""
+        raise NotImplementedError
+
+
+@register
+@dataclass
+class Constant(BandwidthSpec):
+    """Fixed bandwidth."""
+
+    model: ClassVar[str] = "constant"
+    mbps: float = 10.0
+
+    def check(self, path: str) -> None:
+        positive(self.mbps, f"{path}.mbps")
+
+    def steps(self, rng: np.random.Generator) -> Iterator[tuple[float, float]]:
+        while True:
+            yield 1e9, self.mbps
+
+    def mean_mbps(self) -> float:
+        return self.mbps
+
+
+@register
+@dataclass
+class Markov(BandwidthSpec):
+    """n-state continuous-time Markov bandwidth (Gilbert-Elliott for two states).
+
+    The chain stays in state i for an exponential time with mean ``mean_dwell_s[i]``, then jumps
+    according to row i of ``transitions`` (default: uniformly to another state). The initial state is
+    drawn from the time-stationary distribution, so the process is stationary from t=0.
+    """
+
+    model: ClassVar[str] = "markov"
+    states_mbps: list[float] = field(default_factory=lambda: [20.0, 2.0])
+    mean_dwell_s: list[float] = field(default_factory=lambda: [10.0, 3.0])
+    transitions: list[list[float]] | None = None
+
+    def check(self, path: str) -> None:
+        n = len(self.states_mbps)
+        require(n >= 2, f"'{path}.states_mbps' needs at least two states")
+        require(len(self.mean_dwell_s) == n,
+                f"'{path}.mean_dwell_s' must have {n} entries (one per state), got {len(self.mean_dwell_s)}")
+        for i, v in enumerate(self.states_mbps):
+            positive(v, f"{path}.states_mbps[{i}]", allow_zero=True)
+        for i, v in enumerate(self.mean_dwell_s):
+            positive(v, f"{path}.mean_dwell_s[{i}]")
+        require(max(self.states_mbps) > 0, f"'{path}.states_mbps' are all zero")
+        if self.transitions is not None:
+            p = np.asarray(self.transitions, dtype=float)
+            require(p.shape == (n, n), f"'{path}.transitions' must be a {n}x{n} matrix")
+            require(bool(np.all(p >= 0)) and np.allclose(p.sum(axis=1), 1.0) and np.allclose(np.diag(p), 0),
+                    f"'{path}.transitions' rows must be probabilities summing to 1 with a zero diagonal")
+
+    def _jump_matrix(self) -> np.ndarray:
+        n = len(self.states_mbps)
+        if self.transitions is not None:
+            return np.asarray(self.transitions, dtype=float)
+        return (np.ones((n, n)) - np.eye(n)) / (n - 1)
+
+    def stationary(self) -> np.ndarray:
+        """Fraction of time spent in each state."""
+        p = self._jump_matrix()
+        w, v = np.linalg.eig(p.T)
+        nu = np.real(v[:, np.argmin(np.abs(w - 1))])
+        nu = nu / nu.sum()
+        pi = nu * np.asarray(self.mean_dwell_s)
+        return pi / pi.sum()
+
+    def steps(self, rng: np.random.Generator) -> Iterator[tuple[float, float]]:
+        p = self._jump_matrix()
+        n = len(self.states_mbps)
+        state = int(rng.choice(n, p=self.stationary()))
+        while True:
+            yield float(rng.exponential(self.mean_dwell_s[state])), self.states_mbps[state]
+            state = int(rng.choice(n, p=p[state]))
+
+    def mean_mbps(self) -> float:
+        return float(self.stationary() @ np.asarray(self.states_mbps))
+
+
+@register
+@dataclass
+class Lognormal(BandwidthSpec):
+    """Bandwidth constant over intervals of ``interval_s``, log-bandwidth an AR(1) process.
+
+    log B_{n+1} = mu + rho (log B_n - mu) + sigma sqrt(1 - rho^2) eps, started from its stationary law,
+    with sigma^2 = ln(1 + cv^2) and mu = ln(mean) - sigma^2/2 so the marginal mean is ``mean_mbps`` and
+    the coefficient of variation ``cv``.
+    """
+
+    model: ClassVar[str] = "lognormal"
+    mean_mbps: float = 10.0
+    cv: float = 0.5
+    correlation: float = 0.8
+    interval_s: float = 1.0
+
+    def check(self, path: str) -> None:
+        positive(self.mean_mbps, f"{path}.mean_mbps")
+        positive(self.cv, f"{path}.cv", allow_zero=True)
+        positive(self.interval_s, f"{path}.interval_s")
+        require(-1 < self.correlation < 1, f"'{path}.correlation' must be in (-1, 1), got {self.correlation}")
+
+    def steps(self, rng: np.random.Generator) -> Iterator[tuple[float, float]]:
+        sigma = math.sqrt(math.log1p(self.cv**2))
+        mu = math.log(self.mean_mbps) - sigma**2 / 2
+        innov = sigma * math.sqrt(1 - self.correlation**2)
+        x = mu + sigma * rng.standard_normal()
+        while True:
+            yield self.interval_s, math.exp(x)
+            x = mu + self.correlation * (x - mu) + innov * rng.standard_normal()
+
+    def mean_mbps(self) -> float:
+        return self.mean_mbps
+
+
+def _where(value: Any, path: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"'{path}' must be a mapping of column: value")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+@register
+@dataclass
+class Trace(BandwidthSpec):
+    """Replay of a measured trace file (see :mod:`simulator.traces`), looped.
+
+    Each realisation starts at a uniformly random offset into the trace (``random_offset``), so
+    replications and mobiles see different stretches of the same measurement; ``scale`` multiplies it.
+    """
+
+    model: ClassVar[str] = "trace"
+    file: str = ""
+    format: str = "auto"
+    scale: float = 1.0
+    random_offset: bool = True
+    time_column: str | None = None
+    mbps_column: str | None = None
+    interval_s: float = 1.0
+    where: dict[str, str] = field(default_factory=dict, metadata={"convert": _where})
+
+    def check(self, path: str) -> None:
+        require(bool(self.file), f"missing required key '{path}.file'")
+        positive(self.scale, f"{path}.scale")
+        require(self.format in ("auto", "columns", "csv"),
+                f"'{path}.format' must be auto, columns or csv, got {self.format!r}")
+        self.load()  # fail early on a missing or malformed file
+
+    def load(self):
+        return load_trace(self.file, self.format, self.time_column, self.mbps_column, self.interval_s,
+                          tuple(sorted(self.where.items())))
+
+    def steps(self, rng: np.random.Generator) -> Iterator[tuple[float, float]]:
+        tr = self.load()
+        durations, mbps = tr.durations, tr.mbps * self.scale
+        start = 0
+        if self.random_offset:
+            offset = rng.uniform(0, tr.period_s)
+            ends = np.cumsum(durations)
+            start = int(np.searchsorted(ends, offset, side="right"))
+            start = min(start, len(durations) - 1)
+            first = ends[start] - offset
+            yield float(first), float(mbps[start])
+            start += 1
+        while True:
+            for i in range(start, len(durations)):
+                yield float(durations[i]), float(mbps[i])
+            start = 0
+
+    def mean_mbps(self) -> float:
+        return self.load().mean_mbps * self.scale
+
+
+def parse_bandwidth(value: Any, path: str) -> BandwidthSpec:
+    """Build a bandwidth spec from ``{model: name, ...}`` (a bare number means constant Mbit/s)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = {"model": "constant", "mbps": value}
+    if not isinstance(value, dict):
+        raise ConfigError(f"'{path}' must be a mapping with a 'model' key, got {value!r}")
+    model = value.get("model")
+    if model is None:
+        raise ConfigError(f"missing required key '{path}.model' (one of {', '.join(sorted(MODELS))})")
+    if model not in MODELS:
+        raise unknown_key(str(model), f"{path}.model", MODELS, what="bandwidth model")
+    rest = {k: v for k, v in value.items() if k != "model"}
+    return build(MODELS[model], rest, path)

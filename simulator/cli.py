@@ -1,0 +1,210 @@
+"""Command line: ``run``, ``validate``, ``list``, ``profile``, ``profiles``, ``sweep``, ``report``.
+
+User mistakes (bad scenario, missing file) print one ``error:`` line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import UserError
+from .profile import ProfileError
+
+EXIT_USER_ERROR = 2
+SUMMARY_COLUMNS = ["policy", "accuracy", "latency_mean_ms", "latency_p95_ms", "cost_mean",
+                   "energy_mobile_j_per_req", "bytes_per_req", "dropped"]
+
+
+def _add_overrides(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario value (dotted key; value parsed as YAML); repeatable")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="run_sim.py", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="simulate a scenario and print one row per policy")
+    p.add_argument("scenario")
+    p.add_argument("--out", help="results folder (default results/<name>-<timestamp>)")
+    p.add_argument("--seed", type=int, help="override the scenario's seed")
+    p.add_argument("--replications", type=int, help="override the number of replications")
+    p.add_argument("--workers", type=int, default=1, help="processes for policies x replications")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_overrides(p)
+
+    p = sub.add_parser("validate", help="check a scenario file and print what is wrong")
+    p.add_argument("scenario")
+    _add_overrides(p)
+
+    sub.add_parser("list", help="device classes, bandwidth models, policies and profiles")
+
+    p = sub.add_parser("profile", help="build an exit profile with PyTorch (needs the 'profile' extra)")
+    try:
+        from .profiling.build import add_arguments
+    except ImportError:  # the profiling package is torch-only at run time, not at import time
+        add_arguments = None
+    if add_arguments is not None:
+        add_arguments(p)
+
+    p = sub.add_parser("profiles", help="table of profiles: task, model, layers, per-exit accuracy")
+    p.add_argument("folder", nargs="?", default=None)
+
+    p = sub.add_parser("sweep", help="run a parameter sweep")
+    try:
+        from .sweep.cli import add_arguments as add_sweep
+    except ImportError:
+        add_sweep = None
+    if add_sweep is not None:
+        add_sweep(p)
+
+    p = sub.add_parser("report", help="plots and tables from a run or sweep folder")
+    try:
+        from .report.cli import add_arguments as add_report
+    except ImportError:
+        add_report = None
+    if add_report is not None:
+        add_report(p)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_scenario
+    from .output import manifest, write_csv, write_manifest, write_parquet, write_yaml
+    from .runner import run_scenario
+
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.replications is not None:
+        overrides.append(f"replications={args.replications}")
+    sc = load_scenario(args.scenario, overrides)
+    executor = None
+    if args.workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        executor = ProcessPoolExecutor(args.workers)
+    try:
+        res = run_scenario(sc, executor=executor, progress=not args.quiet)
+    finally:
+        if executor is not None:
+            executor.shutdown()
+    out = Path(args.out) if args.out else Path("results") / f"{sc.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(out / "summary.csv", res.summary)
+    write_csv(out / "per_replication.csv", res.per_replication)
+    write_parquet(out / "requests.parquet", res.requests)
+    write_csv(out / "devices.csv", res.devices)
+    if res.timeline is not None:
+        write_parquet(out / "timeline.parquet", res.timeline)
+    write_yaml(out / "config.yaml", sc.to_dict())
+    write_manifest(out / "manifest.json", manifest(
+        sc.seed, sc.profile, res.wall_s, kind="run", scenario=sc.name, source=str(args.scenario),
+        overrides=overrides, replications=sc.replications, requests=len(res.requests)))
+    print(format_summary(res.summary))
+    print(f"\nresults: {out}  ({len(res.requests)} requests, {res.wall_s:.1f} s)")
+    return 0
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    cols = [c for c in SUMMARY_COLUMNS if c in summary] + [c for c in summary if c.startswith("exit_frac_")]
+    t = summary[cols].copy()
+    for c in cols[1:]:
+        if c == "accuracy" or c.startswith("exit_frac_"):
+            t[c] = t[c].map(lambda v: f"{100 * v:.1f}%")
+        elif c in ("dropped",):
+            t[c] = t[c].map(lambda v: f"{v:.0f}")
+        else:
+            t[c] = t[c].map(lambda v: f"{v:.3g}")
+    return t.to_string(index=False)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .config import load_scenario
+    from .engine import Simulation
+
+    sc = load_scenario(args.scenario, args.overrides)
+    for spec in sc.policies:  # policies check their parameters against the tiers when they start
+        Simulation(sc, spec)
+    print(f"{args.scenario}: OK ({len(sc.tiers)} tiers, {len(sc.policies)} policies, "
+          f"{sc.replications} replication(s))")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .bandwidth import MODELS
+    from .device import builtin_catalogue
+    from .policies import load_all
+    from .policies.base import describe
+
+    print("Device classes (simulator/devices.yaml):")
+    for name, d in builtin_catalogue().items():
+        print(f"  {name:18s} speed {d.speed:5.2f}  servers {d.servers}  {d.power_idle_w:g}-{d.power_active_w:g} W"
+              f"  throttling {'on' if d.thermal.enabled else 'off'}  {d.description}")
+    print("\nBandwidth models:")
+    for name, cls in MODELS.items():
+        print(f"  {name:18s} {(cls.__doc__ or '').strip().splitlines()[0]}")
+    print("\nPolicies:")
+    for name, cls in sorted(load_all().items()):
+        print(f"  {name:18s} {describe(cls)}")
+    print("\nProfiles (profiles/):")
+    for p in sorted(_profiles_dir().glob("*.npz")):
+        print(f"  {p}")
+    return 0
+
+
+def _profiles_dir() -> Path:
+    local = Path("profiles")
+    return local if local.is_dir() else Path(__file__).resolve().parent.parent / "profiles"
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    try:
+        from .profiling.build import run
+    except ImportError:
+        raise UserError("profile building needs the 'profile' extra: pip install -e '.[profile]'") from None
+    return run(args)
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    from .profiles_table import profiles_table
+
+    folder = Path(args.folder) if args.folder else _profiles_dir()
+    table = profiles_table(folder)
+    if table.empty:
+        raise UserError(f"no profiles (*.npz) in {folder}")
+    print(table.to_string(index=False))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep.cli import run
+
+    return run(args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report.cli import run
+
+    return run(args)
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "profile": cmd_profile,
+            "profiles": cmd_profiles, "sweep": cmd_sweep, "report": cmd_report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (UserError, ProfileError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

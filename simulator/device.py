@@ -1,0 +1,215 @@
+"""Compute devices: FIFO servers with speed, power, energy accounting and thermal throttling.
+
+A :class:`Device` serves requests first come first served on ``servers`` parallel servers (a SimPy
+resource). Work is given in seconds at full speed on the device; it runs at the current frequency
+factor, and a computation is split exactly where the thermal model changes the throttle level.
+Power is ``P_idle + (P_active - P_idle) * busy/servers * f**power_exponent``; energy is its integral.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import simpy
+import yaml
+
+from .errors import ConfigError, unknown_key
+from .profile import Timing
+from .schema import build, positive, require
+from .thermal import ThermalSpec, ThermalState
+
+
+@dataclass
+class RadioSpec:
+    """Radio power while sending/receiving: base watts plus watts per Mbit/s of throughput."""
+
+    tx_base_w: float = 0.0
+    tx_w_per_mbps: float = 0.0
+    rx_base_w: float = 0.0
+    rx_w_per_mbps: float = 0.0
+
+    def energy_j(self, bits: float, seconds: float, sending: bool) -> float:
+        """Energy of one transfer: base power over its duration plus the per-bit term."""
+        if sending:
+            return self.tx_base_w * seconds + self.tx_w_per_mbps * bits / 1e6
+        return self.rx_base_w * seconds + self.rx_w_per_mbps * bits / 1e6
+
+
+@dataclass
+class TimingTable:
+    """Absolute per-layer times measured on the device itself (overrides ``speed``)."""
+
+    seq_lens: list[int] = field(default_factory=list)
+    layer_ms: list[float] = field(default_factory=list)  # one per seq len (same for every layer)
+    head_ms: list[float] = field(default_factory=list)
+    embed_ms: list[float] = field(default_factory=list)
+    source: str = ""
+
+    def check(self, path: str) -> None:
+        n = len(self.seq_lens)
+        require(n >= 1, f"'{path}.seq_lens' must not be empty")
+        for k in ("layer_ms", "head_ms", "embed_ms"):
+            require(len(getattr(self, k)) == n, f"'{path}.{k}' must have {n} entries (one per seq_lens)")
+
+    def as_timing(self, num_layers: int) -> Timing:
+        sl = np.asarray(self.seq_lens)
+        layer = np.repeat(np.asarray(self.layer_ms, dtype=float)[None, :, None], num_layers, axis=2)
+        return Timing(seq_lens=sl, batch_sizes=np.array([1]), layer_ms=layer,
+                      head_ms=np.asarray(self.head_ms, dtype=float)[None, :],
+                      embed_ms=np.asarray(self.embed_ms, dtype=float)[None, :])
+
+
+@dataclass
+class DeviceSpec:
+    """A device class from the catalogue (``devices.yaml``) or a scenario's ``devices:``."""
+
+    description: str = ""
+    source: str = ""
+    speed: float = 1.0
+    servers: int = 1
+    power_idle_w: float = 0.0
+    power_active_w: float = 0.0
+    power_exponent: float = 3.0
+    radio: RadioSpec | None = None
+    thermal: ThermalSpec = field(default_factory=ThermalSpec)
+    timing: TimingTable | None = None
+
+    def check(self, path: str) -> None:
+        positive(self.speed, f"{path}.speed")
+        require(self.servers >= 1, f"'{path}.servers' must be at least 1, got {self.servers}")
+        positive(self.power_idle_w, f"{path}.power_idle_w", allow_zero=True)
+        positive(self.power_active_w, f"{path}.power_active_w", allow_zero=True)
+        require(self.power_active_w >= self.power_idle_w,
+                f"'{path}.power_active_w' must be at least power_idle_w")
+
+
+@lru_cache(maxsize=1)
+def _builtin_raw() -> dict[str, Any]:
+    text = resources.files("simulator").joinpath("devices.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def builtin_catalogue() -> dict[str, DeviceSpec]:
+    """The device classes shipped with the package."""
+    return {name: build(DeviceSpec, raw, f"devices.{name}") for name, raw in _builtin_raw().items()}
+
+
+def resolve_catalogue(extra: dict[str, Any] | None, path: str = "devices") -> dict[str, DeviceSpec]:
+    """Built-in classes plus a scenario's additions; ``base: name`` inherits and overrides keys."""
+    raw = copy.deepcopy(_builtin_raw())
+    for name, entry in (extra or {}).items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"'{path}.{name}' must be a mapping")
+        entry = dict(entry)
+        base = entry.pop("base", None)
+        if base is not None:
+            if base not in raw:
+                raise unknown_key(str(base), f"{path}.{name}.base", raw, what="device class")
+            merged = copy.deepcopy(raw[base])
+            for k, v in entry.items():
+                merged[k] = ({**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict)
+                             else v)
+            entry = merged
+        raw[name] = entry
+    return {name: build(DeviceSpec, e, f"{path}.{name}") for name, e in raw.items()}
+
+
+class Device:
+    """One physical device in the simulation (a phone, an edge box, a cloud server pool)."""
+
+    def __init__(self, env: simpy.Environment, name: str, tier: int, spec: DeviceSpec,
+                 thermal: ThermalSpec | None = None, queue_capacity: int | None = None,
+                 record: bool = False):
+        self.env = env
+        self.name = name
+        self.tier = tier
+        self.spec = spec
+        self.resource = simpy.Resource(env, capacity=spec.servers)
+        self.queue_capacity = queue_capacity
+        tspec = thermal if thermal is not None else spec.thermal
+        self.thermal = ThermalState(tspec, env.now) if tspec.enabled else None
+        self.busy = 0
+        self.energy_j = 0.0
+        self.busy_s = 0.0  # server-seconds spent computing
+        self.drops = 0
+        self._t_last = env.now
+        self.record = record
+        self.trace: list[tuple[float, int, float, float]] = []  # time, in system, temp C, freq
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def frequency(self) -> float:
+        return self.thermal.frequency if self.thermal else 1.0
+
+    @property
+    def temperature_c(self) -> float:
+        return self.thermal.temp_c if self.thermal else math.nan
+
+    @property
+    def in_system(self) -> int:
+        """Requests queued or in service."""
+        return len(self.resource.queue) + self.resource.count
+
+    def power_w(self, busy: int | None = None) -> float:
+        s = self.spec
+        busy = self.busy if busy is None else busy
+        dyn = (s.power_active_w - s.power_idle_w) * busy / s.servers * self.frequency ** s.power_exponent
+        return s.power_idle_w + dyn
+
+    def request_power_w(self) -> float:
+        """Power attributed to one request in service: its server's share of the device."""
+        s = self.spec
+        return (s.power_idle_w + (s.power_active_w - s.power_idle_w) * self.frequency ** s.power_exponent
+                ) / s.servers
+
+    def update(self) -> None:
+        """Account energy and temperature from the last update to now (power was constant)."""
+        now = self.env.now
+        dt = now - self._t_last
+        if dt > 0:
+            p = self.power_w()
+            self.energy_j += p * dt
+            self.busy_s += self.busy * dt
+            if self.thermal:
+                self.thermal.advance(now, p)
+            self._t_last = now
+        if self.record:
+            self.trace.append((now, self.in_system, self.temperature_c, self.frequency))
+
+    def is_full(self) -> bool:
+        """True when a new arrival would be dropped (queue at capacity)."""
+        return self.queue_capacity is not None and len(self.resource.queue) >= self.queue_capacity
+
+    # -- actions ----------------------------------------------------------------------------
+    def compute(self, work_s: float):
+        """SimPy process body: run ``work_s`` seconds of full-speed work; returns joules used.
+
+        Call while holding a server of ``self.resource``.
+        """
+        self.update()
+        self.busy += 1
+        energy = 0.0
+        remaining = work_s
+        while remaining > 1e-15:
+            f = self.frequency
+            dt = remaining / f
+            if self.thermal:
+                dt = min(dt, self.thermal.time_to_change(self.power_w()))
+            p_req = self.request_power_w()
+            yield self.env.timeout(dt)
+            self.update()
+            energy += p_req * dt
+            remaining -= dt * f
+        self.busy -= 1
+        self.update()
+        return energy
+
+    def finish(self) -> None:
+        """Close the energy/temperature books at the end of the run."""
+        self.update()

@@ -1,0 +1,74 @@
+"""Per-request records -> per-policy summary rows (warm-up requests excluded)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SUMMARY_KEYS = ["policy", "replication"]
+
+
+def summarise_group(df: pd.DataFrame, tier_names: list[str], deadline_ms: float | None = None) -> dict:
+    """Summary metrics of one group of request records."""
+    df = df[~df["warmup"]]
+    n = len(df)
+    done = df[~df["dropped"]]
+    k = len(done)
+    lat = done["latency_ms"].to_numpy()
+    row: dict = {
+        "requests": n,
+        "completed": k,
+        "dropped": n - k,
+        "drop_rate": (n - k) / n if n else np.nan,
+        "accuracy": float(done["correct"].mean()) if k else np.nan,
+        "latency_mean_ms": float(lat.mean()) if k else np.nan,
+        "latency_p50_ms": float(np.percentile(lat, 50)) if k else np.nan,
+        "latency_p95_ms": float(np.percentile(lat, 95)) if k else np.nan,
+        "latency_p99_ms": float(np.percentile(lat, 99)) if k else np.nan,
+    }
+    if deadline_ms is not None:
+        row["deadline_miss_rate"] = float(1 - (done["latency_ms"] <= deadline_ms).sum() / n) if n else np.nan
+    span = (done["finish_s"].max() - df["arrival_s"].min()) if k else np.nan
+    row["throughput_rps"] = k / span if k and span > 0 else np.nan
+    row["mean_exit_layer"] = float(done["exit_layer"].mean()) if k else np.nan
+    for t in tier_names:
+        row[f"exit_frac_{t}"] = float((done["exit_tier"] == t).mean()) if k else np.nan
+    row["cost_mean"] = float(done["cost"].mean()) if k else np.nan
+    row["energy_mobile_j_per_req"] = float(done["energy_mobile_j"].mean()) if k else np.nan
+    row["energy_compute_j_per_req"] = float(done["energy_compute_j"].mean()) if k else np.nan
+    row["energy_radio_j_per_req"] = float(done["energy_radio_j"].mean()) if k else np.nan
+    row["bytes_per_req"] = float(done["bytes_total"].mean()) if k else np.nan
+    for t in tier_names:
+        col = f"queue_s_{t}"
+        row[f"queue_ms_{t}"] = float(done[col].mean() * 1e3) if k else np.nan
+    return row
+
+
+def summarise(requests: pd.DataFrame, tier_names: list[str], deadline_ms: float | None = None,
+              by: list[str] | None = None) -> pd.DataFrame:
+    """One row per group (default: per policy and replication), in first-seen policy order."""
+    by = by or SUMMARY_KEYS
+    rows = []
+    for keys, g in requests.groupby(by, sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        rows.append({**dict(zip(by, keys, strict=True)), **summarise_group(g, tier_names, deadline_ms)})
+    return pd.DataFrame(rows)
+
+
+def across_replications(per_rep: pd.DataFrame, by: str = "policy") -> pd.DataFrame:
+    """Mean over replications per policy, with 95 % CI half-widths (Student t) of key metrics."""
+    from scipy import stats
+
+    rows = []
+    for name, g in per_rep.groupby(by, sort=False):
+        row = {by: name, "replications": len(g)}
+        for col in g.columns:
+            if col in (by, "replication") or not pd.api.types.is_numeric_dtype(g[col]):
+                continue
+            row[col] = g[col].mean()
+        for col in ("accuracy", "latency_mean_ms", "latency_p95_ms", "cost_mean", "energy_mobile_j_per_req"):
+            if col in g and len(g) > 1:
+                sd = g[col].std(ddof=1)
+                row[f"{col}_ci95"] = float(stats.t.ppf(0.975, len(g) - 1) * sd / np.sqrt(len(g)))
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,115 @@
+"""Links between tiers: FIFO transmission over variable bandwidth, then propagation delay.
+
+A :class:`Channel` is one direction of one link (a mobile's uplink, an edge's backhaul, ...). Messages
+are transmitted one at a time in arrival order; transmission ends exactly when the bandwidth integral
+from its start covers the message's bits; the message then propagates for ``rtt/2``. The sender only
+learns throughput from its own past transfers (:attr:`Channel.estimate_bps`, an EWMA), which is what
+policies may use to predict transfer times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from .bandwidth import BandwidthPath, BandwidthSpec, parse_bandwidth
+from .schema import positive, require
+
+BYTES_PER_VALUE = {"fp32": 4, "fp16": 2, "int8": 1}
+
+
+def _bandwidth(value: Any, path: str) -> BandwidthSpec:
+    return parse_bandwidth(value, path)
+
+
+def _optional_bandwidth(value: Any, path: str) -> BandwidthSpec | None:
+    return None if value is None else parse_bandwidth(value, path)
+
+
+@dataclass
+class LinkConfig:
+    """A link between two consecutive tiers; one instance per device of the lower tier."""
+
+    bandwidth: BandwidthSpec = field(metadata={"convert": _bandwidth})
+    downlink: BandwidthSpec | None = field(default=None, metadata={"convert": _optional_bandwidth})
+    rtt_ms: float = 20.0
+    same_realisation: bool = False
+    ewma_weight: float = 0.3
+
+    def check(self, path: str) -> None:
+        positive(self.rtt_ms, f"{path}.rtt_ms", allow_zero=True)
+        require(0 < self.ewma_weight <= 1, f"'{path}.ewma_weight' must be in (0, 1]")
+
+    @property
+    def down_spec(self) -> BandwidthSpec:
+        """The downlink model: its own, or the uplink's model (an independent realisation)."""
+        return self.downlink if self.downlink is not None else self.bandwidth
+
+
+@dataclass
+class PayloadConfig:
+    """What crosses a link: hidden states after a layer, token ids before any, small replies."""
+
+    dtype: str = "fp16"
+    header_bytes: int = 64
+    input_bytes_per_token: int = 4
+    reply_bytes: int = 64
+
+    def check(self, path: str) -> None:
+        require(self.dtype in BYTES_PER_VALUE,
+                f"'{path}.dtype' must be one of {', '.join(BYTES_PER_VALUE)}, got {self.dtype!r}")
+        for k in ("header_bytes", "input_bytes_per_token", "reply_bytes"):
+            positive(getattr(self, k), f"{path}.{k}", allow_zero=True)
+
+    def hidden_bytes(self, tokens: int, hidden_size: int) -> int:
+        """Bytes to send a hidden state of ``tokens`` x ``hidden_size`` values plus the header."""
+        return tokens * hidden_size * BYTES_PER_VALUE[self.dtype] + self.header_bytes
+
+    def input_bytes(self, tokens: int) -> int:
+        """Bytes to send the raw input (token ids) plus the header."""
+        return tokens * self.input_bytes_per_token + self.header_bytes
+
+
+class Channel:
+    """One direction of a link: FIFO transmission over a bandwidth path, then propagation."""
+
+    def __init__(self, env: simpy.Environment, name: str, path: BandwidthPath, latency_s: float,
+                 ewma_weight: float = 0.3, initial_estimate_bps: float | None = None):
+        self.env = env
+        self.name = name
+        self.path = path
+        self.latency_s = latency_s
+        self.resource = simpy.Resource(env, capacity=1)
+        self.ewma_weight = ewma_weight
+        self.estimate_bps = initial_estimate_bps
+        self.bits_sent = 0.0
+        self.busy_s = 0.0
+
+    @property
+    def backlog(self) -> int:
+        """Messages waiting or being transmitted."""
+        return len(self.resource.queue) + self.resource.count
+
+    def transmit(self, nbytes: float):
+        """SimPy process body: send ``nbytes``; returns (queue wait, transmission time) in seconds."""
+        env = self.env
+        t0 = env.now
+        with self.resource.request() as req:
+            yield req
+            start = env.now
+            bits = nbytes * 8.0
+            end = self.path.finish_time(start, bits)
+            if end > start:
+                yield env.timeout(end - start)
+            tx = end - start
+            self.bits_sent += bits
+            self.busy_s += tx
+            if tx > 0:
+                rate = bits / tx
+                w = self.ewma_weight
+                self.estimate_bps = rate if self.estimate_bps is None else (1 - w) * self.estimate_bps + w * rate
+        if self.latency_s > 0:
+            yield env.timeout(self.latency_s)
+        return start - t0, tx

@@ -1,0 +1,160 @@
+"""Request arrivals per mobile device and the profile samples they carry.
+
+Arrival processes (per mobile): ``poisson`` (rate ``rate_per_s``), ``deterministic`` (period
+1/rate, random phase), ``mmpp`` (two-state Markov-modulated Poisson: bursts), ``file`` (timestamps
+from a file). Stop after ``requests`` in total (split evenly over mobiles) or at ``duration_s``.
+Arrivals before ``warmup_s`` are simulated but excluded from statistics.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ConfigError
+from .schema import positive, require
+from .traces import expand_path
+
+ARRIVALS = ("poisson", "deterministic", "mmpp", "file")
+
+
+@dataclass
+class MmppConfig:
+    """Two (or more) arrival-rate states with exponential dwell times, cycling in order."""
+
+    rates_per_s: list[float] = field(default_factory=lambda: [20.0, 2.0])
+    mean_dwell_s: list[float] = field(default_factory=lambda: [2.0, 8.0])
+
+    def check(self, path: str) -> None:
+        require(len(self.rates_per_s) >= 2 and len(self.rates_per_s) == len(self.mean_dwell_s),
+                f"'{path}' needs rates_per_s and mean_dwell_s of equal length >= 2")
+        for i, r in enumerate(self.rates_per_s):
+            positive(r, f"{path}.rates_per_s[{i}]", allow_zero=True)
+        for i, d in enumerate(self.mean_dwell_s):
+            positive(d, f"{path}.mean_dwell_s[{i}]")
+
+
+@dataclass
+class WorkloadConfig:
+    """Who sends what, when."""
+
+    arrival: str = "poisson"
+    rate_per_s: float = 5.0
+    requests: int | None = 1000
+    duration_s: float | None = None
+    warmup_s: float = 0.0
+    mmpp: MmppConfig = field(default_factory=MmppConfig)
+    file: str | None = None
+    sample_order: str = "random"
+
+    def check(self, path: str) -> None:
+        require(self.arrival in ARRIVALS,
+                f"'{path}.arrival' must be one of {', '.join(ARRIVALS)}, got {self.arrival!r}")
+        positive(self.rate_per_s, f"{path}.rate_per_s")
+        positive(self.warmup_s, f"{path}.warmup_s", allow_zero=True)
+        if self.requests is not None:
+            require(self.requests >= 1, f"'{path}.requests' must be at least 1, got {self.requests}")
+        positive(self.duration_s, f"{path}.duration_s")
+        require(self.requests is not None or self.duration_s is not None or self.arrival == "file",
+                f"'{path}': set requests or duration_s")
+        require(self.sample_order in ("random", "sequential"),
+                f"'{path}.sample_order' must be random or sequential, got {self.sample_order!r}")
+        if self.arrival == "file":
+            require(self.file is not None, f"missing required key '{path}.file' for arrival: file")
+            read_timestamps(self.file)
+
+
+def read_timestamps(path: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Arrival times (s) and optional device indices from a file: one time per line, or a CSV with
+    columns ``time_s`` and optionally ``device``."""
+    p = expand_path(path)
+    if not p.is_file():
+        raise ConfigError(f"arrival file not found: {p}")
+    times, devices = [], []
+    with open(p, newline="", encoding="utf-8-sig") as f:
+        first = f.readline()
+        f.seek(0)
+        if "time_s" in first:
+            for n, row in enumerate(csv.DictReader(f), 2):
+                try:
+                    times.append(float(row["time_s"]))
+                    if row.get("device") not in (None, ""):
+                        devices.append(int(row["device"]))
+                except ValueError:
+                    raise ConfigError(f"{p}:{n}: not a number") from None
+        else:
+            for n, line in enumerate(f, 1):
+                if line.strip() and not line.startswith("#"):
+                    try:
+                        times.append(float(line.split(",")[0]))
+                    except ValueError:
+                        raise ConfigError(f"{p}:{n}: not a number: {line.strip()!r}") from None
+    t = np.asarray(times)
+    if len(t) == 0:
+        raise ConfigError(f"{p}: no arrival times")
+    if np.any(t < 0) or np.any(np.diff(t) < 0):
+        raise ConfigError(f"{p}: arrival times must be non-negative and non-decreasing")
+    return t, (np.asarray(devices) if len(devices) == len(times) else None)
+
+
+def arrival_times(cfg: WorkloadConfig, mobile: int, n_mobiles: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Arrival times (s) of one mobile's requests."""
+    n = None
+    if cfg.requests is not None:
+        n = cfg.requests // n_mobiles + (1 if mobile < cfg.requests % n_mobiles else 0)
+    horizon = cfg.duration_s if cfg.duration_s is not None else np.inf
+    if cfg.arrival == "file":
+        t, dev = read_timestamps(cfg.file or "")
+        idx = np.arange(len(t))
+        mine = (dev % n_mobiles == mobile) if dev is not None else (idx % n_mobiles == mobile)
+        t = t[mine]
+    elif cfg.arrival == "poisson":
+        t = _poisson(cfg.rate_per_s, n, horizon, rng)
+    elif cfg.arrival == "deterministic":
+        period = 1.0 / cfg.rate_per_s
+        count = n if n is not None else int(np.ceil(horizon / period)) + 1
+        t = rng.uniform(0, period) + period * np.arange(count)
+    else:
+        t = _mmpp(cfg.mmpp, n, horizon, rng)
+    t = t[t < horizon]
+    return t[:n] if n is not None else t
+
+
+def _poisson(rate: float, n: int | None, horizon: float, rng: np.random.Generator) -> np.ndarray:
+    if n is not None:
+        return np.cumsum(rng.exponential(1.0 / rate, n))
+    out, t = [], 0.0
+    while t < horizon:
+        chunk = t + np.cumsum(rng.exponential(1.0 / rate, max(16, int(rate * horizon * 1.1))))
+        out.append(chunk)
+        t = chunk[-1]
+    return np.concatenate(out)
+
+
+def _mmpp(cfg: MmppConfig, n: int | None, horizon: float, rng: np.random.Generator) -> np.ndarray:
+    out: list[float] = []
+    t, state = 0.0, int(rng.integers(len(cfg.rates_per_s)))
+    while (n is None or len(out) < n) and t < horizon:
+        end = t + rng.exponential(cfg.mean_dwell_s[state])
+        rate = cfg.rates_per_s[state]
+        if rate > 0:
+            s = t + rng.exponential(1.0 / rate)
+            while s < end:
+                out.append(s)
+                s += rng.exponential(1.0 / rate)
+        t, state = end, (state + 1) % len(cfg.rates_per_s)
+    return np.asarray(out)
+
+
+def sample_indices(count: int, n_samples: int, order: str, mobile: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Which profile sample each request carries: a seeded permutation, repeated as needed."""
+    if order == "sequential":
+        return (np.arange(count) + mobile * 7919) % n_samples
+    reps = -(-count // n_samples) if count else 0
+    return np.concatenate([rng.permutation(n_samples) for _ in range(reps)])[:count] if reps else \
+        np.zeros(0, dtype=int)
+
