@@ -88,7 +88,7 @@ class BandwidthSpec:
     def steps(self, rng: np.random.Generator) -> Iterator[tuple[float, float]]:
         raise NotImplementedError
 
-    def mean_mbps(self) -> float:
+    def long_run_mbps(self) -> float:
         """Long-run mean bandwidth (Mbit/s), for reports and sanity checks."""
         raise NotImplementedError
 
@@ -108,7 +108,7 @@ class Constant(BandwidthSpec):
         while True:
             yield 1e9, self.mbps
 
-    def mean_mbps(self) -> float:
+    def long_run_mbps(self) -> float:
         return self.mbps
 
 
@@ -166,7 +166,7 @@ class Markov(BandwidthSpec):
             yield float(rng.exponential(self.mean_dwell_s[state])), self.states_mbps[state]
             state = int(rng.choice(n, p=p[state]))
 
-    def mean_mbps(self) -> float:
+    def long_run_mbps(self) -> float:
         return float(self.stationary() @ np.asarray(self.states_mbps))
 
 
@@ -201,7 +201,7 @@ class Lognormal(BandwidthSpec):
             yield self.interval_s, math.exp(x)
             x = mu + self.correlation * (x - mu) + innov * rng.standard_normal()
 
-    def mean_mbps(self) -> float:
+    def long_run_mbps(self) -> float:
         return self.mean_mbps
 
 
@@ -258,7 +258,7 @@ class Trace(BandwidthSpec):
                 yield float(durations[i]), float(mbps[i])
             start = 0
 
-    def mean_mbps(self) -> float:
+    def long_run_mbps(self) -> float:
         return self.load().mean_mbps * self.scale
 
 

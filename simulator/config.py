@@ -228,7 +228,7 @@ def scenario_from_dict(data: dict[str, Any], base: Path | None = None,
         set_dotted(data, key, value)
     if isinstance(data.get("profile"), str):
         data["profile"] = str(resolve_file(data["profile"], base))
-    for lname, link in (data.get("links") or {}).items():
+    for link in (data.get("links") or {}).values():
         for direction in ("bandwidth", "downlink"):
             spec = link.get(direction) if isinstance(link, dict) else None
             if isinstance(spec, dict) and spec.get("model") == "trace" and isinstance(spec.get("file"), str):

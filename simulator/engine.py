@@ -25,6 +25,7 @@ from .device import Device, DeviceSpec
 from .network import Channel
 from .policies.base import Outcome, Plan, Policy, PolicyContext, Request, TierInfo, make_policy, policy_label
 from .profile import Profile, get_profile
+from .view import EngineView
 from .workload import arrival_times, sample_indices
 
 ARRIVALS, SAMPLES, UPLINK, DOWNLINK, POLICY = 1, 2, 3, 4, 5
@@ -46,44 +47,6 @@ class SimResult:
     devices: pd.DataFrame
     wall_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-class EngineView:
-    """What policies may observe (see :class:`simulator.policies.base.SystemView`)."""
-
-    def __init__(self, sim: Simulation):
-        self._sim = sim
-
-    @property
-    def now(self) -> float:
-        return self._sim.env.now
-
-    def bandwidth_estimate_bps(self, mobile: int, hop: int) -> float | None:
-        s = self._sim
-        return s.up[hop][s.paths[mobile][hop]].estimate_bps
-
-    def rtt_s(self, hop: int) -> float:
-        return 2 * self._sim.up[hop][0].latency_s
-
-    def queue_length(self, mobile: int, tier: int) -> int:
-        s = self._sim
-        return s.devices[tier][s.paths[mobile][tier]].in_system
-
-    def frequency(self, mobile: int, tier: int) -> float:
-        s = self._sim
-        return s.devices[tier][s.paths[mobile][tier]].frequency
-
-    def layer_seconds(self, req: Request, tier: int) -> np.ndarray:
-        return self._sim.layer_s[tier][req.sample]
-
-    def head_seconds(self, req: Request, tier: int) -> float:
-        return float(self._sim.head_s[tier][req.sample])
-
-    def transfer_bytes(self, req: Request, after_layer: int) -> int:
-        s = self._sim
-        if after_layer == 0:
-            return s.payload.input_bytes(req.tokens)
-        return s.payload.hidden_bytes(req.tokens, s.profile.hidden_size)
 
 
 def compute_tables(profile: Profile, split_name: str, spec: DeviceSpec) -> tuple[np.ndarray, ...]:
@@ -247,8 +210,8 @@ class Simulation:
                 if hop == 0 and self.radio is not None:
                     e_radio += self.radio.energy_j(self.payload.reply_bytes * 8.0, tx, sending=False)
         finish = env.now
-        self._append(rid, m, sample, tokens, arrival, finish, exit_layer, cur, dropped_at, queue_s, compute_s,
-                     nbytes_link, transfer_s, e_compute, e_radio)
+        self._append(rid, m, sample, tokens, arrival, finish, exit_layer, cur, dropped_at, queue_s,
+                     compute_s, nbytes_link, transfer_s, e_compute, e_radio)
         if dropped_at < 0:
             policy.observe(req, Outcome(exit_layer, cur, finish - arrival, transfer_s, sum(queue_s)), view)
 
@@ -260,10 +223,10 @@ class Simulation:
         names += [f"bytes_{name}" for name in self.sc.links]
         return names
 
-    def _append(self, rid, m, sample, tokens, arrival, finish, exit_layer, tier, dropped_at, queue_s, compute_s,
-                nbytes_link, transfer_s, e_compute, e_radio) -> None:
-        values = [rid, m, sample, tokens, arrival, finish, exit_layer, tier, dropped_at, transfer_s, e_compute,
-                  e_radio, *queue_s, *compute_s, *nbytes_link]
+    def _append(self, rid, m, sample, tokens, arrival, finish, exit_layer, tier, dropped_at, queue_s,
+                compute_s, nbytes_link, transfer_s, e_compute, e_radio) -> None:
+        values = [rid, m, sample, tokens, arrival, finish, exit_layer, tier, dropped_at, transfer_s,
+                  e_compute, e_radio, *queue_s, *compute_s, *nbytes_link]
         for col, v in zip(self._cols.values(), values, strict=True):
             col.append(v)
 

@@ -109,7 +109,8 @@ class Channel:
             if tx > 0:
                 rate = bits / tx
                 w = self.ewma_weight
-                self.estimate_bps = rate if self.estimate_bps is None else (1 - w) * self.estimate_bps + w * rate
+                old = self.estimate_bps
+                self.estimate_bps = rate if old is None else (1 - w) * old + w * rate
         if self.latency_s > 0:
             yield env.timeout(self.latency_s)
         return start - t0, tx

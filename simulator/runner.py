@@ -35,7 +35,8 @@ def _task(args: tuple[Scenario, str | dict, int, bool]) -> SimResult:
 def run_scenario(sc: Scenario, executor: Executor | None = None, progress: bool = False) -> RunResult:
     """Simulate every policy on the same request stream for each replication."""
     wall = time.perf_counter()
-    tasks = [(sc, spec, rep, sc.timeline and rep == 0) for rep in range(sc.replications) for spec in sc.policies]
+    tasks = [(sc, spec, rep, sc.timeline and rep == 0)
+             for rep in range(sc.replications) for spec in sc.policies]
     mapped = executor.map(_task, tasks) if executor is not None else map(_task, tasks)
     if progress:
         from tqdm import tqdm

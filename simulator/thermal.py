@@ -37,7 +37,8 @@ class ThermalSpec:
                 raise ConfigError(f"'{path}.trips[{i}]' must be [temp_c, freq_factor], got {trip}")
             t, f = trip
             require(t > last_t, f"'{path}.trips' temperatures must increase ({t} after {last_t})")
-            require(0 < f <= last_f, f"'{path}.trips[{i}]' frequency factor must be in (0, {last_f}], got {f}")
+            require(0 < f <= last_f,
+                    f"'{path}.trips[{i}]' frequency factor must be in (0, {last_f}], got {f}")
             last_t, last_f = t, f
 
     @property

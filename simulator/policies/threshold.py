@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import ConfigError
+from ..errors import ConfigError, unknown_key
 from .base import Policy, PolicyContext, Request, SystemView, register
 
 
@@ -37,8 +37,6 @@ class Threshold(Policy):
             names = {t.name for t in ctx.tiers}
             for name in self.thresholds:
                 if name not in names:
-                    from ..errors import unknown_key
-
                     raise unknown_key(name, "threshold.thresholds", names, what="tier")
         for layer, alpha in by_layer.items():
             if not 0.0 <= alpha <= 1.0:
