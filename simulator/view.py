@@ -53,3 +53,18 @@ class EngineView:
         if after_layer == 0:
             return s.payload.input_bytes(req.tokens)
         return s.payload.hidden_bytes(req.tokens, s.profile.hidden_size)
+
+    # -- additive: what energy-aware partitioners (Neurosurgeon) may know ----------------------
+    def request_power_w(self, mobile: int, tier: int) -> float:
+        """Power attributed to one request computing on that device now (at its current frequency)."""
+        s = self._sim
+        return float(s.devices[tier][s.paths[mobile][tier]].request_power_w())
+
+    def radio_tx_energy_j(self, nbytes: float, seconds: float) -> float:
+        """Mobile radio energy of sending ``nbytes`` over ``seconds`` (0 without a radio model)."""
+        radio = self._sim.radio
+        return 0.0 if radio is None else float(radio.energy_j(nbytes * 8.0, seconds, sending=True))
+
+    def embed_seconds(self, req: Request, tier: int) -> float:
+        """Predicted unloaded time of the embedding layer of this request on ``tier``'s device class."""
+        return float(self._sim.embed_s[tier][req.sample])

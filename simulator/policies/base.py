@@ -118,6 +118,10 @@ class SystemView(Protocol):
     def transfer_bytes(self, req: Request, after_layer: int) -> int:
         """Bytes sent when offloading after ``after_layer`` (0 = raw input)."""
 
+    # Optional (EngineView has them; policies fall back when a view lacks them):
+    # request_power_w(mobile, tier) -> float, radio_tx_energy_j(nbytes, seconds) -> float,
+    # embed_seconds(req, tier) -> float.
+
 
 @dataclass
 class PolicyContext:
@@ -187,6 +191,36 @@ def scenario_plan(tiers: list[TierInfo], num_layers: int) -> Plan:
 def all_on(tier: int, num_layers: int) -> Plan:
     """Every layer on one tier, no early exit."""
     return Plan(tiers=(tier,) * num_layers, exits=frozenset({num_layers}), last_layer=num_layers)
+
+
+def every_layer_plan(tiers: list[TierInfo], num_layers: int) -> Plan:
+    """The scenario's tier ranges with an exit head evaluated after every layer."""
+    base = scenario_plan(tiers, num_layers)
+    return Plan(tiers=base.tiers, exits=frozenset(range(1, num_layers + 1)), last_layer=num_layers)
+
+
+def split_plan(num_layers: int, cuts: list[int], tier_ids: list[int] | None = None,
+               exits: set[int] | frozenset[int] | None = None, last_layer: int | None = None) -> Plan:
+    """Layers 1..cuts[0] on tier_ids[0], cuts[0]+1..cuts[1] on tier_ids[1], ..., the rest on the last.
+
+    ``tier_ids`` defaults to 0, 1, 2, ...; a cut equal to the previous one leaves that tier empty.
+    """
+    tier_ids = list(range(len(cuts) + 1)) if tier_ids is None else list(tier_ids)
+    if len(tier_ids) != len(cuts) + 1:
+        raise ValueError("split_plan needs one more tier than cuts")
+    owner, prev = [], 0
+    for cut, t in zip([*cuts, num_layers], tier_ids, strict=True):
+        cut = min(max(cut, prev), num_layers)
+        owner += [t] * (cut - prev)
+        prev = cut
+    last = num_layers if last_layer is None else last_layer
+    return Plan(tiers=tuple(owner), exits=frozenset(exits if exits is not None else {last}), last_layer=last)
+
+
+def abstract_cost(ctx: PolicyContext, exit_layer, exit_tier) -> np.ndarray:
+    """The engine's per-request cost: lambda * exit layer + offload costs of the links crossed."""
+    cum = np.concatenate([[0.0], np.cumsum(ctx.offload_costs)])
+    return ctx.lambda_per_layer * np.asarray(exit_layer, dtype=float) + cum[np.asarray(exit_tier)]
 
 
 def policy_label(spec: str | dict) -> str:
