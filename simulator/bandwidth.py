@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import ConfigError, unknown_key
 from .schema import build, positive, require
-from .traces import load_trace
+from .traces import TraceError, load_trace
 
 MODELS: dict[str, type[BandwidthSpec]] = {}
 
@@ -235,7 +235,10 @@ class Trace(BandwidthSpec):
         positive(self.scale, f"{path}.scale")
         require(self.format in ("auto", "columns", "csv"),
                 f"'{path}.format' must be auto, columns or csv, got {self.format!r}")
-        self.load()  # fail early on a missing or malformed file
+        try:
+            self.load()  # fail early on a missing or malformed file
+        except TraceError as e:
+            raise ConfigError(f"'{path}.file': {e}") from None
 
     def load(self):
         return load_trace(self.file, self.format, self.time_column, self.mbps_column, self.interval_s,

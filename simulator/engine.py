@@ -193,11 +193,15 @@ class Simulation:
                 break
             t0 = env.now
             with dev.resource.request() as r:
+                if dev.record:
+                    dev.update()
                 yield r
                 t1 = env.now
                 queue_s[tier] += t1 - t0
                 e = yield from dev.compute(float(work))
                 compute_s[tier] += env.now - t1
+            if dev.record:
+                dev.update()
             if tier == 0:
                 e_compute += e
             layer = end + 1

@@ -1,0 +1,73 @@
+"""Scenario validation: bad input gets one clear line naming the key, its path and the closest key."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from simulator.config import load_scenario, scenario_from_dict
+from simulator.errors import ConfigError
+
+
+def base(profile) -> dict:
+    return {
+        "name": "t", "profile": str(profile),
+        "tiers": {"mobile": {"device": "phone-cpu", "layers": [1, 2], "count": 2},
+                  "edge": {"device": "jetson-orin", "layers": [3, 4]},
+                  "cloud": {"device": "cloud-gpu", "layers": [5, 6]}},
+        "links": {"uplink": {"bandwidth": {"model": "constant", "mbps": 10}},
+                  "backhaul": {"bandwidth": {"model": "constant", "mbps": 100}}},
+        "workload": {"rate_per_s": 5, "requests": 50},
+        "policies": ["all-mobile", {"name": "threshold", "thresholds": 0.8}],
+    }
+
+
+def test_valid_scenario_fills_defaults(synth_profile):
+    sc = scenario_from_dict(base(synth_profile))
+    assert sc.payload.dtype == "fp16" and sc.links["uplink"].rtt_ms == 20.0
+    plain = sc.to_dict()
+    assert plain["links"]["uplink"]["bandwidth"] == {"model": "constant", "mbps": 10.0}
+    assert scenario_from_dict(plain).to_dict() == plain  # the resolved config round-trips
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["workload"].update(rate_per_sec=3),
+     "unknown key 'rate_per_sec' at 'workload'; did you mean 'rate_per_s'?"),
+    (lambda d: d.update(replicatons=2), "unknown key 'replicatons' at the top level; did you mean 'replications'?"),
+    (lambda d: d["tiers"]["mobile"].update(devce="x"), "unknown key 'devce' at 'tiers.mobile'; did you mean 'device'?"),
+    (lambda d: d["workload"].update(rate_per_s=-1), "'workload.rate_per_s' must be positive, got -1"),
+    (lambda d: d["workload"].update(rate_per_s="fast"), "'workload.rate_per_s' must be a number, got 'fast'"),
+    (lambda d: d["links"]["uplink"]["bandwidth"].update(mbps=-5), "'links.uplink.bandwidth.mbps' must be positive"),
+    (lambda d: d["tiers"]["cloud"].update(layers=[5, 9]),
+     "'tiers.cloud.layers' [5, 9] is outside the model's layers 1..6"),
+    (lambda d: d["tiers"]["edge"].update(device="jetson-orn"), "did you mean 'jetson-orin'"),
+    (lambda d: d.update(profile="nope.npz"), "profile file not found"),
+    (lambda d: d["links"]["uplink"].update(bandwidth={"model": "trace", "file": "missing.txt"}),
+     "trace file not found"),
+    (lambda d: d["policies"].append("all-clowd"),
+     "unknown policy 'all-clowd' at 'policies[2]'; did you mean 'all-cloud'?"),
+    (lambda d: d["links"].pop("backhaul"), "'links' must define 2 link(s)"),
+])
+def test_bad_input_is_one_clear_line(synth_profile, mutate, message):
+    d = base(synth_profile)
+    mutate(d)
+    with pytest.raises(ConfigError) as e:
+        scenario_from_dict(d)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_overrides_are_parsed_as_yaml(synth_profile, tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(base(synth_profile), sort_keys=False))
+    sc = load_scenario(f, ["workload.rate_per_s=20", "tiers.mobile.layers=[1, 3]", "tiers.edge.layers=[4, 4]"])
+    assert sc.workload.rate_per_s == 20.0 and sc.tiers["mobile"].layers == [1, 3]
+    with pytest.raises(ConfigError, match="unknown key 'rat' at 'workload'"):
+        load_scenario(f, ["workload.rat=2"])
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("name: x\ntiers: [\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml:\d+: not valid YAML"):
+        load_scenario(f)
