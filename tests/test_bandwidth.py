@@ -84,7 +84,8 @@ def test_real_shared_traces_parse(shared_data):
     tr = load_trace(str(shared_data / "traces" / "hsdpa_norway_test" / "norway_bus_1"))
     assert len(tr.times) > 50 and 0.1 < tr.mean_mbps < 20
     gophers = shared_data / "traces" / "5gophers" / "All-Carriers" / "01-Throughput" / "data.csv"
-    g = load_trace(str(gophers), "csv", None, "throughput_mbps", 1.0, (("carrier", "SPRINT"), ("num_tcp_conn", "1"), ("run_num", "1")))
+    where = (("carrier", "SPRINT"), ("num_tcp_conn", "1"), ("run_num", "1"))
+    g = load_trace(str(gophers), "csv", None, "throughput_mbps", 1.0, where)
     assert len(g.times) == 60
 
 
