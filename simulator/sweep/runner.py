@@ -1,0 +1,197 @@
+"""Running a sweep: runs = (condition, replication), each simulating every policy on the same streams.
+
+The parent generates conditions lazily, skips runs already on disk (``resume``), hands the rest to an
+executor with a bounded number in flight, and streams finished runs into Parquet parts. A worker gets
+the condition's plain config, validates it (``scenario_from_dict``), simulates each policy, reduces
+each policy's request records to one summary row and returns only those rows, so neither side holds
+request frames or grows with the number of conditions.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..output import manifest, write_manifest, write_yaml
+from .executors import InProcess
+from .spec import SweepSpec, cell, run_key
+from .store import FAILURES, RESULTS, ResultStore
+
+SWEEP_YAML = "sweep.yaml"
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class RunTask:
+    """What a worker needs for one run (small and picklable)."""
+
+    condition: int
+    replication: int
+    run_key: str
+    config: dict[str, Any]  # the condition's full plain scenario
+    base_dir: str
+    axes: dict[str, Any]  # axis key -> value (as in the results columns)
+
+
+def run_one(task: RunTask) -> dict[str, Any]:
+    """Simulate every policy of one run; returns ``{"rows": [...]}`` or ``{"error": "..."}``."""
+    from ..config import scenario_from_dict
+    from ..engine import simulate
+    from ..metrics import summarise
+
+    try:
+        sc = scenario_from_dict(task.config, Path(task.base_dir))
+        rows = []
+        for spec in sc.policies:
+            res = simulate(sc, spec, task.replication, record_timeline=False)
+            summary = summarise(res.requests, sc.tier_names, sc.deadline_ms)
+            del res
+            for row in summary.to_dict("records"):
+                row.pop("replication", None)
+                rows.append({"run_key": task.run_key, "condition": task.condition,
+                             "replication": task.replication, **task.axes, **row})
+        return {"rows": rows}
+    except Exception as e:  # noqa: BLE001 - a failing run is recorded and the sweep goes on
+        tb = traceback.extract_tb(e.__traceback__)
+        where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+        return {"error": f"{type(e).__name__}: {e}{where}".replace("\n", " ")}
+
+
+def iter_tasks(spec: SweepSpec, done: set[tuple[int, str]] | None = None,
+               skipped: list[int] | None = None):
+    """Every run not in ``done``, lazily; ``skipped[0]`` counts those that were."""
+    done = done or set()
+    base_dir = str(spec.base_dir)
+    for idx, values in spec.conditions():
+        config = spec.condition_config(values)
+        axes = {k: cell(v) for k, v in values.items()}
+        for r in range(spec.replications):
+            key = run_key(config, r)
+            if (idx, key) in done:
+                if skipped is not None:
+                    skipped[0] += 1
+                continue
+            yield RunTask(idx, r, key, config, base_dir, axes)
+
+
+@dataclass
+class SweepOutcome:
+    runs_total: int
+    runs_skipped: int  # already on disk (resume)
+    runs_done: int  # completed by this invocation
+    runs_failed: int
+    rows_written: int
+    wall_s: float
+    out: Path
+
+
+def prepare_out(spec: SweepSpec, out: Path, resume: bool) -> None:
+    """Refuse a non-empty folder unless resuming the same sweep."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    entries = [p for p in out.iterdir()] if out.is_dir() else []
+    if entries and not resume:
+        raise UserError(f"output folder {out} is not empty ({len(entries)} entries); use --resume to "
+                        f"continue that sweep, or choose another --out")
+    if entries and resume:
+        import yaml
+
+        prev = out / SWEEP_YAML
+        if not prev.is_file():
+            raise UserError(f"--resume: {out} has no {SWEEP_YAML}; it is not a sweep folder")
+        old = yaml.safe_load(prev.read_text())
+        new = spec.resolved()
+        if _comparable(old) != _comparable(new):
+            raise UserError(f"--resume: the sweep differs from the one in {out / SWEEP_YAML} "
+                            f"(changed axes, base or --set?); use a new --out")
+
+
+def _comparable(resolved: dict[str, Any]) -> Any:
+    import json
+
+    d = {k: v for k, v in (resolved or {}).items() if k != "source"}
+    return json.loads(json.dumps(d, sort_keys=True, default=str))
+
+
+def run_sweep(spec: SweepSpec, out: Path, executor=None, resume: bool = False, progress: bool = True,
+              chunk_runs: int = 50, flush_s: float = 30.0, extra_manifest: dict | None = None) -> SweepOutcome:
+    """Run (or finish) a sweep into ``out``; see the module docstring."""
+    wall = time.perf_counter()
+    out = Path(out)
+    prepare_out(spec, out, resume)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RESULTS).mkdir(exist_ok=True)
+    write_yaml(out / SWEEP_YAML, spec.resolved())
+    executor = executor or InProcess()
+    store = ResultStore(out, spec.axes, chunk_runs=chunk_runs, flush_s=flush_s)
+    done = store.done_runs() if resume else set()
+    total = spec.n_runs
+    # runs already on disk: only those this sweep would produce count (keys are unique per condition)
+    pre_skipped = sum(1 for c, _ in done if c < spec.n_conditions)
+    info = dict(kind="sweep", sweep=spec.name, source=spec.source, axes=spec.axis_keys,
+                policies=[_label(p) for p in spec.policies], conditions=spec.n_conditions,
+                replications=spec.replications, runs=total, executor=executor.description,
+                **(extra_manifest or {}))
+    write_manifest(out / MANIFEST, manifest(spec.seed, spec.base.get("profile"), 0.0, status="running",
+                                            **info))
+    skipped = [0]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=pre_skipped, unit="run", desc=spec.name, dynamic_ncols=True,
+                   smoothing=0.05)
+    n_done = n_failed = 0
+    interrupted = False
+    try:
+        for task, result, error in executor.imap_unordered(run_one, iter_tasks(spec, done, skipped)):
+            if error is None and "error" in result:
+                error = result["error"]
+            if error is not None:
+                n_failed += 1
+                store.fail({"condition": task.condition, "replication": task.replication,
+                            "run_key": task.run_key, **task.axes, "error": error})
+                store.write_failures()
+            else:
+                n_done += 1
+                store.add(result["rows"])
+            if bar is not None:
+                bar.update(1)
+                if n_failed:
+                    bar.set_postfix(failed=n_failed, refresh=False)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        store.flush()
+        store.write_failures()
+        if bar is not None:
+            bar.close()
+        wall_s = time.perf_counter() - wall
+        status = "interrupted" if interrupted else ("failed" if n_failed else "complete")
+        write_manifest(out / MANIFEST, manifest(
+            spec.seed, spec.base.get("profile"), wall_s, status=status, **info,
+            runs_skipped=skipped[0], runs_done=n_done, runs_failed=n_failed, rows_written=store.rows_written,
+            parts_written=store.parts_written, failures=FAILURES))
+    return SweepOutcome(total, skipped[0], n_done, n_failed, store.rows_written, wall_s, out)
+
+
+def _label(spec: Any) -> str:
+    from ..policies.base import policy_label
+
+    return policy_label(spec)
+
+
+def calibrate(spec: SweepSpec) -> tuple[float, int]:
+    """Seconds for one run (the first condition, replication 0, every policy) and its request count."""
+    task = next(iter_tasks(spec))
+    t = time.perf_counter()
+    res = run_one(task)
+    elapsed = time.perf_counter() - t
+    if "error" in res:
+        raise UserError(f"calibration run (condition 0) failed: {res['error']}")
+    return elapsed, int(sum(r.get("requests", 0) for r in res["rows"]))
