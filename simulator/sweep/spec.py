@@ -4,6 +4,8 @@ A sweep file is YAML with these top-level keys::
 
     name: bw-load                      # optional (default: the file's stem)
     base: ../default.yaml              # path relative to this file, or an inline scenario mapping
+    set:                               # optional: fixed changes to the base (like --set; the
+      workload.requests: 1000          # command line's --set is applied after these)
     seed: 7                            # optional: overrides the base scenario's seed
     replications: 3                    # independent replications per condition (default: the base's)
     policies: [all-mobile, all-cloud]  # optional: overrides the base's policies
@@ -54,7 +56,7 @@ from ..config import parse_override, read_yaml, scenario_from_dict, set_dotted
 from ..errors import ConfigError, closest
 from ..traces import expand_path
 
-TOP_KEYS = ("name", "description", "base", "seed", "replications", "policies", "grid", "zip", "sample")
+TOP_KEYS = ("name", "description", "base", "set", "seed", "replications", "policies", "grid", "zip", "sample")
 SAMPLE_KEYS = ("n", "method", "seed")
 METHODS = ("lhs", "sobol")
 DISTS = ("uniform", "loguniform", "choice")
@@ -236,6 +238,8 @@ class SweepSpec:
         """The sweep as it runs: resolved base, seed, replications, policies and the axes."""
         out: dict[str, Any] = {"name": self.name, "source": self.source, "seed": self.seed,
                                "replications": self.replications, "policies": self.policies}
+        if "set" in self.raw:
+            out["set"] = self.raw["set"]
         for k in ("grid", "zip"):
             if k in self.raw:
                 out[k] = _expanded_block(self, k)
@@ -288,6 +292,11 @@ def sweep_from_dict(data: dict[str, Any], sweep_dir: Path, overrides: list[str] 
     if "base" not in data:
         raise ConfigError("missing required key 'base' (a scenario file path or an inline scenario mapping)")
     base_raw, base_dir = _load_base(data["base"], sweep_dir)
+    fixed = data.get("set") or {}
+    if not isinstance(fixed, dict):
+        raise ConfigError(f"'set' must be a mapping of dotted scenario key: value, got {fixed!r}")
+    for key, value in fixed.items():
+        set_dotted(base_raw, str(key), value)
     for item in overrides or []:
         key, value = parse_override(item)
         set_dotted(base_raw, key, value)
@@ -354,7 +363,7 @@ def sweep_from_dict(data: dict[str, Any], sweep_dir: Path, overrides: list[str] 
             a.dtype = _column_dtype(a.bounds)
         else:
             a.dtype = "int64" if a.integer else "float64"
-    raw = {k: data[k] for k in ("grid", "zip", "sample") if k in data}
+    raw = {k: data[k] for k in ("set", "grid", "zip", "sample") if k in data}
     return SweepSpec(name=str(data.get("name") or name), source=source, base=base, base_dir=base_dir,
                      replications=replications, seed=base_sc.seed, policies=base["policies"], axes=axes,
                      blocks=blocks, sample=sample, raw=raw)
