@@ -1,0 +1,544 @@
+"""The report's figures. Each function returns :class:`Fig` objects (a matplotlib figure and its caption).
+
+Every figure draws a policy with the same colour, marker and line style (see :func:`style.policy_styles`)
+and puts its legend outside the axes, above the plot, so that it never covers data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib import colors as mcolors
+from matplotlib import pyplot as plt
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from .labels import axis_label, metric_info, metric_label, metric_name, scale, short_axis, slug
+from .load import Results, aggregate, higher_is_better
+from .style import TIER_COLOURS, PolicyStyle, Style
+
+
+@dataclass
+class Fig:
+    name: str  # file stem inside the report folder
+    title: str
+    caption: str
+    figure: plt.Figure
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _figure(st: Style, rows: int = 1, cols: int = 1, row_height: float | None = None, **kw):
+    fig, axes = plt.subplots(rows, cols, figsize=st.size(rows, cols, row_height), layout="constrained",
+                             squeeze=False, **kw)
+    return fig, axes
+
+
+def _legend(fig: plt.Figure, handles: list, st: Style, title: str | None = None) -> None:
+    if not handles:
+        return
+    labels = [h.get_label() for h in handles]
+    fig.legend(handles=handles, loc="outside upper center", ncols=st.legend_cols(labels), title=title,
+               handletextpad=0.4, borderaxespad=0.2)
+
+
+def _policy_handle(p: str, s: PolicyStyle, line: bool = True) -> Line2D:
+    return Line2D([], [], color=s.colour, marker=s.marker, linestyle=s.dash if line else "none", label=p)
+
+
+def _is_log(values: np.ndarray, ratio: float = 30.0) -> bool:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return len(v) > 1 and bool((v > 0).all()) and v.max() / v.min() >= ratio
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float | np.floating):
+        return f"{v:g}"
+    return str(v)
+
+
+def _positions(values: pd.Series) -> tuple[np.ndarray, list, bool]:
+    """Sorted distinct values of an axis and whether the axis is numeric."""
+    uniq = sorted(values.dropna().unique(), key=lambda v: (isinstance(v, str), v))
+    numeric = pd.api.types.is_numeric_dtype(values)
+    return np.asarray(uniq, dtype=float if numeric else object), uniq, numeric
+
+
+def _nan0(a) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    return np.where(np.isfinite(a), a, 0.0)
+
+
+# -- accuracy vs cost --------------------------------------------------------------------------------
+def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Points not dominated by another (lower or equal x and higher or equal y, one strictly)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    mask = np.zeros(len(x), bool)
+    for i in np.flatnonzero(ok):
+        dom = ok & (x <= x[i]) & (y >= y[i]) & ((x < x[i]) | (y > y[i]))
+        mask[i] = not dom.any()
+    return mask
+
+
+def tradeoff(res: Results, styles: dict[str, PolicyStyle], st: Style, xmetric: str,
+             ymetric: str = "accuracy") -> Fig:
+    keys = [*res.axes, "policy"]
+    agg = aggregate(res.per_rep, keys, [xmetric, ymetric])
+    sx, sy = scale(xmetric), scale(ymetric)
+    x, y = agg[xmetric].to_numpy() * sx, agg[ymetric].to_numpy() * sy
+    xe, ye = _nan0(agg[f"{xmetric}_ci"]) * sx, _nan0(agg[f"{ymetric}_ci"]) * sy
+    front = pareto_mask(x, y) if higher_is_better(ymetric) else pareto_mask(x, -y)
+    fig, axs = _figure(st)
+    ax = axs[0, 0]
+    sweep = res.kind == "sweep"
+    for p in res.policies:
+        sel = (agg["policy"] == p).to_numpy()
+        s = styles[p]
+        ax.errorbar(x[sel], y[sel], xerr=xe[sel], yerr=ye[sel], fmt=s.marker, color=s.colour,
+                    ecolor=s.colour, elinewidth=0.7, capsize=1.5, alpha=0.8 if sweep else 1.0,
+                    markersize=plt.rcParams["lines.markersize"] * (0.8 if sweep else 1.0), zorder=3,
+                    label=p)
+    handles = [_policy_handle(p, styles[p], line=False) for p in res.policies]
+    if front.any():
+        order = np.argsort(x[front])
+        fx, fy = x[front][order], y[front][order]
+        ax.step(fx, fy, where="post", color="0.35", linestyle="--", linewidth=0.8, zorder=2)
+        ax.scatter(fx, fy, s=(plt.rcParams["lines.markersize"] * 2.2) ** 2, facecolors="none",
+                   edgecolors="0.2", linewidths=0.7, zorder=4)
+        handles.append(Line2D([], [], color="0.35", linestyle="--", marker="o", markerfacecolor="none",
+                              markeredgecolor="0.2", label="Pareto front"))
+    if _is_log(x, 50):
+        ax.set_xscale("log")
+    ax.set_xlabel(metric_label(xmetric))
+    ax.set_ylabel(metric_label(ymetric))
+    _legend(fig, handles, st)
+    what = "each policy" if not sweep else "each policy in each swept condition"
+    cap = (f"{metric_name(ymetric)} against {metric_name(xmetric).lower()} for {what}; error bars are "
+           f"95 % confidence intervals (Student t) over replications. Circled points joined by the dashed "
+           f"line form the Pareto front ({'higher' if higher_is_better(ymetric) else 'lower'} "
+           f"{metric_name(ymetric).lower()} at lower {metric_name(xmetric).lower()}).")
+    return Fig(f"tradeoff_{slug(ymetric)}_vs_{slug(xmetric)}",
+               f"{metric_name(ymetric)} vs {metric_name(xmetric).lower()}", cap, fig)
+
+
+# -- latency distribution ----------------------------------------------------------------------------
+def _completed(res: Results) -> pd.DataFrame:
+    r = res.requests
+    keep = np.ones(len(r), bool)
+    if "warmup" in r:
+        keep &= ~r["warmup"].to_numpy(bool)
+    if "dropped" in r:
+        keep &= ~r["dropped"].to_numpy(bool)
+    return r[keep]
+
+
+def latency_cdf(res: Results, styles: dict[str, PolicyStyle], st: Style) -> Fig:
+    done = _completed(res)
+    fig, axs = _figure(st)
+    ax = axs[0, 0]
+    q = np.concatenate([np.linspace(0, 0.99, 991), np.linspace(0.99, 1, 101)[1:]])
+    lo, hi = [], []
+    for p in res.policies:
+        lat = done.loc[done["policy"] == p, "latency_ms"].to_numpy(float)
+        if not len(lat):
+            continue
+        s = styles[p]
+        xs = np.quantile(lat, q)
+        ax.plot(xs, q, color=s.colour, linestyle=s.dash, zorder=3)
+        p95, p99 = np.percentile(lat, [95, 99])
+        ax.plot([p95], [0.95], marker=s.marker, color=s.colour, linestyle="none", zorder=4)
+        ax.plot([p99], [0.99], marker=s.marker, markerfacecolor="white", color=s.colour, linestyle="none",
+                zorder=4)
+        lo.append(xs[0])
+        hi.append(xs[-1])
+    handles = [_policy_handle(p, styles[p]) for p in res.policies]
+    handles += [Line2D([], [], color="0.3", marker="o", linestyle="none", label="p95"),
+                Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle="none",
+                       label="p99")]
+    for level in (0.95, 0.99):
+        ax.axhline(level, color="0.6", linewidth=0.5, linestyle=":", zorder=1)
+    if lo and _is_log([min(lo), max(hi)], 30):
+        ax.set_xscale("log")
+    dl = res.deadline_ms
+    if dl is not None:
+        ax.axvline(dl, color="black", linestyle="--", linewidth=0.9, zorder=2)
+        ax.annotate(f"deadline {dl:g} ms", xy=(dl, 0.02), xytext=(3, 0), textcoords="offset points",
+                    ha="left", va="bottom", fontsize=plt.rcParams["legend.fontsize"])
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("Latency (ms)")
+    ax.set_ylabel("Fraction of requests")
+    _legend(fig, handles, st)
+    cap = ("Empirical CDF of the end-to-end latency of completed requests (all replications pooled, "
+           "warm-up excluded); filled markers at the 95th and open markers at the 99th percentile"
+           + (f"; the dashed line is the {dl:g} ms deadline." if dl is not None else "."))
+    return Fig("latency_cdf", "Latency distribution", cap, fig)
+
+
+# -- metric vs a swept axis --------------------------------------------------------------------------
+def metric_vs_axis(res: Results, styles: dict[str, PolicyStyle], st: Style, x: str, y: str,
+                   hue: str = "policy", facet: str | None = None) -> Fig:
+    keys = [k for k in (facet, x, hue) if k]
+    agg = aggregate(res.per_rep, keys, [y])
+    k = scale(y)
+    facets = _positions(agg[facet])[1] if facet else [None]
+    ncols = min(len(facets), 3 if st.name == "paper" else 4)
+    nrows = int(np.ceil(len(facets) / ncols))
+    row_h = st.height * (0.75 if nrows > 1 or ncols > 1 else 1.0)
+    fig, axs = _figure(st, nrows, ncols, row_height=row_h, sharex=True, sharey=True)
+    hues = _positions(agg[hue])[1]
+    if hue == "policy":
+        hstyle = {h: styles[h] for h in hues}
+    else:
+        cmap = plt.get_cmap("viridis")
+        hstyle = {h: PolicyStyle(mcolors.to_hex(cmap(i / max(1, len(hues) - 1) * 0.9)),
+                                 "osD^v"[i % 5], "-") for i, h in enumerate(hues)}
+    xs_all, xlabels, numeric = _positions(agg[x])
+    pos = {v: (float(v) if numeric else i) for i, v in enumerate(xlabels)}
+    for i, fv in enumerate(facets):
+        ax = axs[i // ncols, i % ncols]
+        sub = agg if fv is None else agg[agg[facet] == fv]
+        for h in hues:
+            g = sub[sub[hue] == h].sort_values(x)
+            if g.empty:
+                continue
+            s = hstyle[h]
+            xv = np.array([pos[v] for v in g[x]], float)
+            m, c = g[y].to_numpy(float) * k, g[f"{y}_ci"].to_numpy(float) * k
+            ax.plot(xv, m, color=s.colour, marker=s.marker, linestyle=s.dash,
+                    markersize=plt.rcParams["lines.markersize"] * 0.85, label=_fmt(h))
+            if np.isfinite(c).any():
+                ax.fill_between(xv, m - _nan0(c), m + _nan0(c), color=s.colour, alpha=0.18, linewidth=0)
+        if fv is not None:
+            ax.set_title(f"{short_axis(facet)} = {_fmt(fv)}", fontsize=plt.rcParams["legend.fontsize"])
+        if numeric and _is_log(xs_all, 20):
+            ax.set_xscale("log")
+        if not numeric:
+            ax.set_xticks(range(len(xlabels)), [str(v) for v in xlabels], rotation=30, ha="right")
+    for j in range(len(facets), nrows * ncols):
+        axs[j // ncols, j % ncols].set_visible(False)
+    if nrows * ncols > 1:
+        fig.supxlabel(axis_label(x), fontsize=plt.rcParams["axes.labelsize"])
+        fig.supylabel(metric_label(y), fontsize=plt.rcParams["axes.labelsize"])
+    else:
+        axs[0, 0].set_xlabel(axis_label(x))
+        axs[0, 0].set_ylabel(metric_label(y))
+    handles = [Line2D([], [], color=hstyle[h].colour, marker=hstyle[h].marker, linestyle=hstyle[h].dash,
+                      label=_fmt(h)) for h in hues]
+    _legend(fig, handles, st, title=None if hue == "policy" else axis_label(hue))
+    others = [a for a in res.axes if a not in keys]
+    cap = (f"{metric_name(y)} against {axis_label(x).lower()}, one line per "
+           f"{'policy' if hue == 'policy' else short_axis(hue)}; shaded bands are 95 % confidence intervals "
+           "(Student t) over replications")
+    cap += f"; one panel per value of {short_axis(facet)}" if facet else ""
+    cap += f"; averaged over {', '.join(map(short_axis, others))}." if others else "."
+    name = f"{slug(y)}_vs_{slug(short_axis(x))}" + (f"_by_{slug(short_axis(facet))}" if facet else "")
+    if hue != "policy":
+        name += f"_hue_{slug(short_axis(hue))}"
+    return Fig(name, f"{metric_name(y)} vs {short_axis(x)}", cap, fig)
+
+
+def metric_bars(res: Results, styles: dict[str, PolicyStyle], st: Style, y: str) -> Fig:
+    agg = aggregate(res.per_rep, ["policy"], [y])
+    k = scale(y)
+    fig, axs = _figure(st)
+    ax = axs[0, 0]
+    for i, p in enumerate(res.policies):
+        row = agg[agg["policy"] == p]
+        s = styles[p]
+        ax.bar(i, row[y].iloc[0] * k, yerr=_nan0(row[f"{y}_ci"]).item() * k, color=s.colour,
+               edgecolor="black", linewidth=0.4, capsize=2, label=p)
+    ax.set_xticks(range(len(res.policies)), res.policies, rotation=30 if len(res.policies) > 3 else 0,
+                  ha="right" if len(res.policies) > 3 else "center")
+    ax.grid(axis="x", visible=False)
+    ax.set_ylabel(metric_label(y))
+    cap = f"{metric_name(y)} per policy; error bars are 95 % confidence intervals over replications."
+    return Fig(f"bars_{slug(y)}", f"{metric_name(y)} per policy", cap, fig)
+
+
+# -- heatmaps ------------------------------------------------------------------------------------------
+def _grid(agg: pd.DataFrame, x: str, y: str):
+    _, xv, _ = _positions(agg[x])
+    _, yv, _ = _positions(agg[y])
+    return xv, yv
+
+
+def _heat_axes(ax, xv, yv, x, y) -> None:
+    ax.set_xticks(range(len(xv)), [_fmt(v) for v in xv], rotation=45 if len(xv) > 5 else 0,
+                  ha="right" if len(xv) > 5 else "center")
+    ax.set_yticks(range(len(yv)), [_fmt(v) for v in yv])
+    ax.set_xlabel(axis_label(x))
+    ax.set_ylabel(axis_label(y))
+    ax.grid(False)
+    for sp in ax.spines.values():
+        sp.set_visible(False)
+
+
+def heatmap_best(res: Results, styles: dict[str, PolicyStyle], st: Style, x: str, y: str, metric: str) -> Fig:
+    agg = aggregate(res.per_rep, [x, y, "policy"], [metric])
+    xv, yv = _grid(agg, x, y)
+    hib = higher_is_better(metric)
+    idx = {p: i for i, p in enumerate(res.policies)}
+    best = np.full((len(yv), len(xv)), np.nan)
+    tie = np.zeros_like(best, bool)
+    for (xi, a), (yi, b) in ((pa, pb) for pa in enumerate(xv) for pb in enumerate(yv)):
+        cell = agg[(agg[x] == a) & (agg[y] == b)].dropna(subset=[metric])
+        if cell.empty:
+            continue
+        cell = cell.sort_values(metric, ascending=not hib)
+        best[yi, xi] = idx[cell["policy"].iloc[0]]
+        if len(cell) > 1:
+            m0, c0 = cell[metric].iloc[0], _nan0(cell[f"{metric}_ci"].iloc[0])
+            m1, c1 = cell[metric].iloc[1], _nan0(cell[f"{metric}_ci"].iloc[1])
+            tie[yi, xi] = abs(m0 - m1) <= c0 + c1
+    w, h = st.size()
+    fig, axs = _figure(st, row_height=max(h - 0.35, 0.28 * len(yv) + 1.1))
+    ax = axs[0, 0]
+    cmap = mcolors.ListedColormap([styles[p].colour for p in res.policies])
+    ax.imshow(np.ma.masked_invalid(best), cmap=cmap, vmin=-0.5, vmax=len(res.policies) - 0.5, aspect="auto",
+              origin="lower", interpolation="nearest")
+    ms = min(plt.rcParams["lines.markersize"], 80 / max(len(xv), len(yv)))
+    for yi in range(len(yv)):
+        for xi in range(len(xv)):
+            if np.isnan(best[yi, xi]):
+                continue
+            p = res.policies[int(best[yi, xi])]
+            ax.plot(xi, yi, marker=styles[p].marker, color="white", markeredgecolor="black",
+                    markeredgewidth=0.4, markersize=ms, linestyle="none")
+            if tie[yi, xi]:
+                ax.add_patch(plt.Rectangle((xi - 0.5, yi - 0.5), 1, 1, fill=False, hatch="////",
+                                           edgecolor="white", linewidth=0))
+    _heat_axes(ax, xv, yv, x, y)
+    present = sorted({res.policies[int(v)] for v in best[np.isfinite(best)]}, key=res.policies.index)
+    handles = [Patch(facecolor=styles[p].colour, label=p) for p in present]
+    if tie.any():
+        handles.append(Patch(facecolor="0.6", hatch="////", edgecolor="white", label="within CI"))
+    _legend(fig, handles, st)
+    cap = (f"Best policy by {metric_name(metric).lower()} ({'highest' if hib else 'lowest'} mean over "
+           f"replications) for each {short_axis(x)} × {short_axis(y)} cell; the marker repeats the policy's "
+           "colour code. Hatched cells: the runner-up is within the 95 % confidence intervals.")
+    others = [a for a in res.axes if a not in (x, y)]
+    cap += f" Averaged over {', '.join(map(short_axis, others))}." if others else ""
+    return Fig(f"best_policy_{slug(metric)}_{slug(short_axis(x))}_{slug(short_axis(y))}",
+               f"Best policy ({metric_name(metric).lower()})", cap, fig)
+
+
+def heatmap_margin(res: Results, styles: dict[str, PolicyStyle], st: Style, x: str, y: str, metric: str,
+                   a: str, b: str) -> Fig:
+    agg = aggregate(res.per_rep, [x, y, "policy"], [metric])
+    xv, yv = _grid(agg, x, y)
+    k = scale(metric)
+    diff = np.full((len(yv), len(xv)), np.nan)
+    for xi, xa in enumerate(xv):
+        for yi, yb in enumerate(yv):
+            cell = agg[(agg[x] == xa) & (agg[y] == yb)].set_index("policy")[metric]
+            if a in cell and b in cell:
+                diff[yi, xi] = (cell[a] - cell[b]) * k
+    w, h = st.size()
+    fig, axs = _figure(st, row_height=max(h - 0.35, 0.28 * len(yv) + 1.1))
+    ax = axs[0, 0]
+    vmax = np.nanmax(np.abs(diff)) if np.isfinite(diff).any() else 1.0
+    vmax = vmax if vmax > 0 else 1.0
+    cmap = plt.get_cmap("PuOr_r" if higher_is_better(metric) else "PuOr")
+    im = ax.imshow(np.ma.masked_invalid(diff), cmap=cmap, vmin=-vmax, vmax=vmax, aspect="auto",
+                   origin="lower", interpolation="nearest")
+    if len(xv) * len(yv) <= 64:
+        fs = plt.rcParams["xtick.labelsize"] - (1 if len(xv) > 5 else 0)
+        for yi in range(len(yv)):
+            for xi in range(len(xv)):
+                v = diff[yi, xi]
+                if np.isfinite(v):
+                    ax.text(xi, yi, f"{v:+.2g}", ha="center", va="center", fontsize=fs,
+                            color="white" if abs(v) > 0.6 * vmax else "black")
+    _heat_axes(ax, xv, yv, x, y)
+    _, unit, _ = metric_info(metric)
+    cb = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.02)
+    cb.set_label(f"Δ {metric_name(metric).lower()}" + (f" ({unit})" if unit else ""))
+    better = "positive" if higher_is_better(metric) else "negative"
+    cap = (f"Margin of {a} over {b}: mean {metric_name(metric).lower()} of {a} minus that of {b} in each "
+           f"{short_axis(x)} × {short_axis(y)} cell; {better} values (purple) favour {a}.")
+    fig.suptitle(f"{a} − {b}")
+    return Fig(f"margin_{slug(metric)}_{slug(a)}_vs_{slug(b)}", f"Margin of {a} over {b}", cap, fig)
+
+
+# -- where requests end ------------------------------------------------------------------------------
+def exit_layers(res: Results, styles: dict[str, PolicyStyle], st: Style) -> Fig:
+    done = _completed(res)
+    layers = sorted(int(v) for v in done["exit_layer"].unique())
+    fig, axs = _figure(st)
+    ax = axs[0, 0]
+    n = len(res.policies)
+    width = 0.8 / n
+    for i, p in enumerate(res.policies):
+        lay = done.loc[done["policy"] == p, "exit_layer"]
+        frac = lay.value_counts(normalize=True).reindex(layers, fill_value=0.0).to_numpy() * 100
+        s = styles[p]
+        ax.bar(np.arange(len(layers)) + (i - (n - 1) / 2) * width, frac, width=width, color=s.colour,
+               edgecolor="black", linewidth=0.3, label=p)
+    ax.set_xticks(range(len(layers)), [str(v) for v in layers])
+    ax.grid(axis="x", visible=False)
+    ax.set_xlabel("Exit layer")
+    ax.set_ylabel("Requests (%)")
+    ax.set_ylim(0, 105)
+    _legend(fig, [Patch(facecolor=styles[p].colour, edgecolor="black", linewidth=0.3, label=p)
+                  for p in res.policies], st)
+    cap = "Share of completed requests that exit at each layer, per policy (all replications pooled)."
+    return Fig("exit_layers", "Exit layer distribution", cap, fig)
+
+
+def exit_tiers(res: Results, styles: dict[str, PolicyStyle], st: Style) -> Fig:
+    tiers = [t for t in res.tiers if f"exit_frac_{t}" in res.per_rep]
+    agg = aggregate(res.per_rep, ["policy"], [f"exit_frac_{t}" for t in tiers]).set_index("policy")
+    fig, axs = _figure(st, row_height=max(1.2, 0.32 * len(res.policies) + 0.9))
+    ax = axs[0, 0]
+    hatches = ["", "///", "...", "xxx", "\\\\\\", "ooo"]
+    ypos = np.arange(len(res.policies))[::-1]
+    left = np.zeros(len(res.policies))
+    for j, t in enumerate(tiers):
+        v = agg.loc[res.policies, f"exit_frac_{t}"].to_numpy(float) * 100
+        v = _nan0(v)
+        ax.barh(ypos, v, left=left, color=TIER_COLOURS[j % len(TIER_COLOURS)], hatch=hatches[j % len(hatches)],
+                edgecolor="white", linewidth=0.4, label=t, height=0.7)
+        for yy, lf, vv in zip(ypos, left, v, strict=True):
+            if vv >= 12:
+                ax.text(lf + vv / 2, yy, f"{vv:.0f}", ha="center", va="center", color="white",
+                        fontsize=plt.rcParams["xtick.labelsize"],
+                        bbox={"boxstyle": "round,pad=0.1", "facecolor": "black", "alpha": 0.35, "linewidth": 0})
+        left += v
+    ax.set_yticks(ypos, res.policies)
+    for lab in ax.get_yticklabels():
+        lab.set_color(styles[lab.get_text()].colour if lab.get_text() in styles else "black")
+    ax.set_xlim(0, 100)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel("Requests (%)")
+    _legend(fig, [Patch(facecolor=TIER_COLOURS[j % len(TIER_COLOURS)], hatch=hatches[j % len(hatches)],
+                        edgecolor="white", label=t) for j, t in enumerate(tiers)], st)
+    over = "replications" if res.kind == "run" else "replications and all swept conditions"
+    cap = f"Tier at which completed requests exit, per policy (mean over {over}); labels in %."
+    return Fig("exit_tiers", "Exit tier distribution", cap, fig)
+
+
+# -- one run over time -------------------------------------------------------------------------------
+def _step_sum(g: pd.DataFrame, grid: np.ndarray) -> np.ndarray:
+    """Sum over entities of step functions (value held from each sample until the next) on ``grid``."""
+    total = np.zeros(len(grid))
+    for _, e in g.groupby("entity", sort=True):
+        e = e.sort_values("time_s", kind="stable")
+        t, v = e["time_s"].to_numpy(float), e["value"].to_numpy(float)
+        i = np.searchsorted(t, grid, side="right") - 1
+        total += np.where(i >= 0, v[np.maximum(i, 0)], 0.0)
+    return total
+
+
+def _step_max(g: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
+    """Per bin of ``edges``: the largest summed value reached in it (so short spikes stay visible)."""
+    times = np.unique(np.concatenate([g["time_s"].to_numpy(float), edges[:-1]]))
+    total = _step_sum(g, times)
+    b = np.clip(np.searchsorted(edges, times, side="right") - 1, 0, len(edges) - 2)
+    out = np.zeros(len(edges) - 1)
+    np.maximum.at(out, b, total)
+    return out
+
+
+def timeline(res: Results, styles: dict[str, PolicyStyle], st: Style, policy: str,
+             max_entities: int = 4) -> Fig:
+    tl = res.timeline
+    tl = tl[(tl["policy"] == policy) & (tl["replication"] == tl["replication"].min())]
+    req = res.requests
+    req = req[(req["policy"] == policy) & (req["replication"] == tl["replication"].min())] \
+        if req is not None and len(tl) else None
+    end = float(tl["time_s"].max()) if len(tl) else 1.0
+    if req is not None and len(req):
+        end = max(end, float(req["finish_s"].max()))
+    tiers = res.tiers or sorted(tl["tier"].unique())
+    tcol = {t: TIER_COLOURS[i % len(TIER_COLOURS)] for i, t in enumerate(tiers)}
+    panels = []
+    bw = tl[tl["series"] == "bandwidth_mbps"]
+    if len(bw):
+        panels.append("bw")
+    if (tl["series"] == "in_system").any():
+        panels.append("queue")
+    therm = tl[(tl["series"] == "temperature_c")]
+    if len(therm):
+        panels += ["temp", "freq"]
+    if req is not None and len(req):
+        panels.append("lat")
+    rows = max(1, len(panels))
+    fig, axs = _figure(st, rows, 1, row_height=st.height * (0.5 if st.name == "paper" else 0.42), sharex=True)
+    fs = plt.rcParams["legend.fontsize"]
+
+    def entity_lines(ax, g, label_fmt):
+        ents = sorted(g["entity"].unique(), key=lambda e: (tiers.index(g.loc[g["entity"] == e, "tier"].iloc[0])
+                                                           if g.loc[g["entity"] == e, "tier"].iloc[0] in tiers
+                                                           else 99, len(e), e))
+        shown = ents[:max_entities]
+        alphas = np.linspace(1.0, 0.45, max(1, len(shown)))
+        by_tier: dict[str, int] = {}
+        for e in shown:
+            ge = g[g["entity"] == e].sort_values("time_s", kind="stable")
+            t = ge["tier"].iloc[0]
+            n = by_tier.get(t, 0)
+            by_tier[t] = n + 1
+            tt = np.append(ge["time_s"].to_numpy(float), end)
+            vv = np.append(ge["value"].to_numpy(float), ge["value"].iloc[-1])
+            ax.step(tt, vv, where="post", color=tcol.get(t, "0.3"), alpha=float(alphas[min(n, len(alphas) - 1)]),
+                    linewidth=0.8, label=label_fmt(e))
+        note = f" (first {len(shown)} of {len(ents)})" if len(ents) > len(shown) else ""
+        return note
+
+    for ax, kind in zip(axs[:, 0], panels, strict=False):
+        if kind == "bw":
+            first = tiers[0] if tiers else None
+            g = bw[bw["tier"] == first] if first is not None and (bw["tier"] == first).any() else bw
+            link = next(iter(res.config.get("links") or {"uplink": None}))
+            note = entity_lines(ax, g, lambda e: e)
+            ax.set_ylabel("Mbit/s")
+            ax.set_title(f"{link} bandwidth{note}", loc="left", fontsize=fs)
+            ax.set_ylim(bottom=0)
+        elif kind == "queue":
+            q = tl[tl["series"] == "in_system"]
+            edges = np.linspace(0, end, 401)
+            mids = np.repeat(edges, 2)[1:-1]
+            for t in [t for t in tiers if (q["tier"] == t).any()]:
+                v = _step_max(q[q["tier"] == t], edges)
+                ax.plot(mids, np.repeat(v, 2), color=tcol[t], linewidth=0.8, label=t)
+            ax.set_ylabel("Requests")
+            ax.set_title("Requests in system per tier (max per interval)", loc="left", fontsize=fs)
+            ax.set_ylim(bottom=0)
+            ax.legend(loc="upper right", ncols=len(tiers), fontsize=fs - 1, handlelength=1.0,
+                      borderaxespad=0.1)
+        elif kind == "temp":
+            note = entity_lines(ax, therm, lambda e: e)
+            ax.set_ylabel("°C")
+            ax.set_title(f"Device temperature{note}", loc="left", fontsize=fs)
+        elif kind == "freq":
+            note = entity_lines(ax, tl[tl["series"] == "frequency"], lambda e: e)
+            ax.set_ylabel("Relative")
+            ax.set_title(f"Device clock frequency{note}", loc="left", fontsize=fs)
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(min(lo, 0.0), max(hi, 1.05))
+        elif kind == "lat":
+            s = styles[policy]
+            ok = ~req["dropped"].to_numpy(bool) if "dropped" in req else np.ones(len(req), bool)
+            ax.scatter(req["arrival_s"].to_numpy()[ok], req["latency_ms"].to_numpy()[ok], s=2, color=s.colour,
+                       marker=".", linewidths=0, rasterized=len(req) > 5000)
+            if res.deadline_ms is not None:
+                ax.axhline(res.deadline_ms, color="black", linestyle="--", linewidth=0.8)
+                ax.annotate(f"deadline {res.deadline_ms:g} ms", xy=(1, res.deadline_ms), xycoords=("axes fraction", "data"),
+                            xytext=(0, 2), textcoords="offset points", ha="right", va="bottom", fontsize=fs - 1)
+            ax.set_ylabel("ms")
+            ax.set_title("Per-request latency (by arrival time)", loc="left", fontsize=fs)
+            if _is_log(req["latency_ms"].to_numpy()[ok], 100):
+                ax.set_yscale("log")
+    # tier colours legend for the per-device panels
+    if any(k in panels for k in ("bw", "temp", "freq")):
+        used = sorted(set(tl["tier"]) & set(tiers), key=tiers.index)
+        _legend(fig, [Line2D([], [], color=tcol[t], label=f"{t} devices/links") for t in used], st)
+    axs[-1, 0].set_xlabel("Simulated time (s)")
+    axs[-1, 0].set_xlim(0, end)
+    fig.suptitle(f"Policy: {policy}", fontsize=fs + 1, color=styles[policy].colour)
+    cap = (f"One run over time (policy {policy}, replication 0): uplink bandwidth, requests in the system "
+           "per tier, device temperature and clock frequency (throttling), and per-request latency.")
+    return Fig(f"timeline_{slug(policy)}", f"Timeline: {policy}", cap, fig)

@@ -1,0 +1,119 @@
+"""Figure styles (paper / slides), the policy -> colour/marker mapping, and deterministic saving."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+# Okabe & Ito (2008), ordered so that the first colours are the most distinct on white (yellow last).
+OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000", "#F0E442"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+DASHES = ["-", "--", "-.", ":"]
+# Paul Tol's 'muted' colours, for tiers and devices (kept apart from the policy colours).
+TIER_COLOURS = ["#332288", "#117733", "#AA4499", "#88CCEE", "#999933", "#882255", "#44AA99", "#DDCC77"]
+
+STYLES = {
+    "paper": {
+        "width": 3.3, "height": 2.3, "font": 8,
+        "rc": {"font.family": "serif", "font.serif": ["DejaVu Serif"], "mathtext.fontset": "dejavuserif",
+               "lines.linewidth": 1.1, "lines.markersize": 4.5, "axes.linewidth": 0.6,
+               "grid.linewidth": 0.4, "xtick.major.width": 0.6, "ytick.major.width": 0.6},
+    },
+    "slides": {
+        "width": 8.0, "height": 4.5, "font": 14,
+        "rc": {"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"], "mathtext.fontset": "dejavusans",
+               "lines.linewidth": 2.0, "lines.markersize": 8, "axes.linewidth": 1.0,
+               "grid.linewidth": 0.6},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Style:
+    name: str
+    width: float
+    height: float
+    font: float
+
+    def size(self, rows: int = 1, cols: int = 1, row_height: float | None = None) -> tuple[float, float]:
+        """Figure size: full style width; height grows with the number of rows of panels."""
+        h = row_height if row_height is not None else (self.height if rows == 1 else self.height * 0.62)
+        return self.width, h * rows + (0.35 if rows == 1 else 0.3)
+
+    def legend_cols(self, labels: Iterable[str], width: float | None = None) -> int:
+        """How many legend columns fit across the figure without overlapping."""
+        labels = list(labels)
+        if not labels:
+            return 1
+        char_w = 0.55 * (self.font - 1) / 72
+        per = max(len(s) for s in labels) * char_w + 0.45
+        return max(1, min(len(labels), int((width or self.width) // per)))
+
+
+def get_style(name: str) -> Style:
+    s = STYLES[name]
+    return Style(name, s["width"], s["height"], s["font"])
+
+
+@contextmanager
+def style_context(style: Style) -> Iterator[None]:
+    """Matplotlib settings shared by every figure of a report."""
+    f = style.font
+    rc = {
+        "pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none", "svg.hashsalt": "eesim",
+        "font.size": f, "axes.labelsize": f, "axes.titlesize": f, "legend.fontsize": f - 1,
+        "xtick.labelsize": f - 1, "ytick.labelsize": f - 1, "figure.titlesize": f,
+        "legend.frameon": False, "legend.handlelength": 1.8, "legend.columnspacing": 1.0,
+        "axes.grid": True, "grid.alpha": 0.35, "axes.spines.top": False, "axes.spines.right": False,
+        "savefig.dpi": 300 if style.name == "paper" else 150, "figure.dpi": 100,
+        "path.simplify": True, "image.cmap": "viridis", "axes.axisbelow": True,
+        "hatch.linewidth": 0.5,
+        **STYLES[style.name]["rc"],
+    }
+    with plt.rc_context(rc):
+        yield
+
+
+@dataclass(frozen=True)
+class PolicyStyle:
+    colour: str
+    marker: str
+    dash: str
+
+
+def policy_styles(policies: Iterable[str]) -> dict[str, PolicyStyle]:
+    """A fixed colour, marker and line style per policy, assigned in sorted policy order."""
+    out = {}
+    for i, p in enumerate(sorted(set(map(str, policies)))):
+        out[p] = PolicyStyle(OKABE_ITO[i % len(OKABE_ITO)], MARKERS[i % len(MARKERS)],
+                             DASHES[(i // len(OKABE_ITO)) % len(DASHES)])
+    return out
+
+
+FORMATS = ("pdf", "png", "svg")
+
+
+def save(fig: plt.Figure, stem: Path, formats: Iterable[str]) -> list[Path]:
+    """Write ``stem.<fmt>`` for each format with fixed metadata (no timestamps), then close ``fig``."""
+    paths = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        if fmt == "pdf":
+            meta = {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": "eesim report"}
+        elif fmt == "png":
+            meta = {"Software": None}
+        elif fmt == "svg":
+            meta = {"Date": None, "Creator": "eesim report"}
+        else:
+            meta = {}
+        fig.savefig(path, format=fmt, metadata=meta)
+        paths.append(path)
+    plt.close(fig)
+    return paths
