@@ -97,6 +97,7 @@ class SplitEE(Policy):
         o = sum(ctx.offload_costs[: self._target]) if self.offload is None else self.offload
         self._o = o * self.offload_scale
         self.bandit = UCB(len(self._arms), self.c, ctx.rng)
+        self.played = np.zeros(len(self._arms), dtype=int)  # plays (bandit.counts also has side updates)
         self._conf = ctx.split.confidence
         self._pending: dict[int, int] = {}
         self._plans = []
@@ -106,6 +107,7 @@ class SplitEE(Policy):
 
     def plan(self, req: Request, view: SystemView) -> Plan:
         arm = self.bandit.select()
+        self.played[arm] += 1
         self._pending[req.id] = arm
         return self._plans[arm]
 
