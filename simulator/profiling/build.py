@@ -22,11 +22,13 @@ from . import MISSING_TORCH
 # per-task defaults chosen to finish on a 2-core CPU (see profiles/README.md for the times)
 TASK_DEFAULTS: dict[str, dict] = {
     "SST-2": {"max_length": 64, "epochs": 1.0, "max_steps": 1000, "max_train_samples": None, "lr": 5e-5},
-    "MRPC": {"max_length": 128, "epochs": 3.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5},
-    "RTE": {"max_length": 128, "epochs": 4.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5},
+    "MRPC": {"max_length": 128, "epochs": 3.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5,
+             "batch_size": 16},
+    "RTE": {"max_length": 128, "epochs": 4.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5,
+            "batch_size": 16},
     "CoLA": {"max_length": 64, "epochs": 2.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5},
     "QNLI": {"max_length": 128, "epochs": 3.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5},
-    "QQP": {"max_length": 128, "epochs": 1.0, "max_steps": None, "max_train_samples": 8000, "lr": 5e-5},
+    "QQP": {"max_length": 128, "epochs": 1.0, "max_steps": None, "max_train_samples": 6000, "lr": 5e-5},
 }
 DEFAULT_BATCH = 32
 DEFAULT_DATA_DIR = "../shared/data/glue"
@@ -70,7 +72,7 @@ def build_profile(task: str, out: str | Path, data_dir: str | Path = DEFAULT_DAT
     epochs = d["epochs"] if epochs is None else float(epochs)
     max_steps = d["max_steps"] if max_steps is None else int(max_steps)
     lr = d["lr"] if lr is None else float(lr)
-    batch_size = DEFAULT_BATCH if batch_size is None else int(batch_size)
+    batch_size = d.get("batch_size", DEFAULT_BATCH) if batch_size is None else int(batch_size)
     max_length = d["max_length"] if max_length is None else int(max_length)
     max_train_samples = d["max_train_samples"] if max_train_samples is None else int(max_train_samples)
     torch.set_num_threads(int(threads))
