@@ -71,6 +71,24 @@ def _nan0(a) -> np.ndarray:
     return np.where(np.isfinite(a), a, 0.0)
 
 
+def _value_ticks(axis, values: np.ndarray, panel_in: float, log: bool = True) -> None:
+    """Ticks at the swept values (thinned so that their labels cannot collide), plain labels."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    values = np.asarray(sorted(set(np.asarray(values, float))))
+    chars = max(len(f"{v:g}") for v in values)
+    char_in = 0.6 * float(plt.rcParams["xtick.labelsize"]) / 72
+    room = max(2, int((panel_in - 0.15) / (chars * char_in + 0.06)))
+    if len(values) > room:
+        step = int(np.ceil(len(values) / room))
+        values = values[::step]
+    axis.set_major_locator(FixedLocator(values))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    if log:
+        axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
+
+
 # -- accuracy vs cost --------------------------------------------------------------------------------
 def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Points not dominated by another (lower or equal x and higher or equal y, one strictly)."""
@@ -197,6 +215,10 @@ def metric_vs_axis(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
                                  "osD^v"[i % 5], "-") for i, h in enumerate(hues)}
     xs_all, xlabels, numeric = _positions(agg[x])
     pos = {v: (float(v) if numeric else i) for i, v in enumerate(xlabels)}
+    vals = agg[y].to_numpy(float) * k
+    logy = _is_log(vals, 30)
+    funit = (axis_label(facet).rsplit("(", 1)[-1].rstrip(")")
+                                                if facet and "(" in axis_label(facet) else "")
     for i, fv in enumerate(facets):
         ax = axs[i // ncols, i % ncols]
         sub = agg if fv is None else agg[agg[facet] == fv]
@@ -210,11 +232,20 @@ def metric_vs_axis(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
             ax.plot(xv, m, color=s.colour, marker=s.marker, linestyle=s.dash,
                     markersize=plt.rcParams["lines.markersize"] * 0.85, label=_fmt(h))
             if np.isfinite(c).any():
-                ax.fill_between(xv, m - _nan0(c), m + _nan0(c), color=s.colour, alpha=0.18, linewidth=0)
+                lo = m - _nan0(c)
+                if logy:  # a band reaching below zero cannot be drawn on a log axis: clip it
+                    lo = np.maximum(lo, np.nanmin(vals[vals > 0]) * 0.5)
+                ax.fill_between(xv, lo, m + _nan0(c), color=s.colour, alpha=0.18, linewidth=0)
         if fv is not None:
-            ax.set_title(f"{short_axis(facet)} = {_fmt(fv)}", fontsize=plt.rcParams["legend.fontsize"])
+            title = f"{_fmt(fv)} {funit}" if funit else f"{short_axis(facet).split('.')[-1]} = {_fmt(fv)}"
+            ax.set_title(title, fontsize=plt.rcParams["legend.fontsize"])
         if numeric and _is_log(xs_all, 20):
             ax.set_xscale("log")
+            _value_ticks(ax.xaxis, xs_all, st.width / ncols)
+        elif numeric:
+            _value_ticks(ax.xaxis, xs_all, st.width / ncols, log=False)
+        if logy:
+            ax.set_yscale("log")
         if not numeric:
             ax.set_xticks(range(len(xlabels)), [str(v) for v in xlabels], rotation=30, ha="right")
     for j in range(len(facets), nrows * ncols):
@@ -341,7 +372,7 @@ def heatmap_margin(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
     ax = axs[0, 0]
     vmax = np.nanmax(np.abs(diff)) if np.isfinite(diff).any() else 1.0
     vmax = vmax if vmax > 0 else 1.0
-    cmap = plt.get_cmap("PuOr_r" if higher_is_better(metric) else "PuOr")
+    cmap = plt.get_cmap("PuOr" if higher_is_better(metric) else "PuOr_r")
     im = ax.imshow(np.ma.masked_invalid(diff), cmap=cmap, vmin=-vmax, vmax=vmax, aspect="auto",
                    origin="lower", interpolation="nearest")
     if len(xv) * len(yv) <= 64:
@@ -358,7 +389,7 @@ def heatmap_margin(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
     cb.set_label(f"Δ {metric_name(metric).lower()}" + (f" ({unit})" if unit else ""))
     better = "positive" if higher_is_better(metric) else "negative"
     cap = (f"Margin of {a} over {b}: mean {metric_name(metric).lower()} of {a} minus that of {b} in each "
-           f"{short_axis(x)} × {short_axis(y)} cell; {better} values (purple) favour {a}.")
+           f"{short_axis(x)} × {short_axis(y)} cell; {better} values (purple) favour {a}, orange ones {b}.")
     fig.suptitle(f"{a} − {b}")
     return Fig(f"margin_{slug(metric)}_{slug(a)}_vs_{slug(b)}", f"Margin of {a} over {b}", cap, fig)
 
@@ -366,7 +397,10 @@ def heatmap_margin(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
 # -- where requests end ------------------------------------------------------------------------------
 def exit_layers(res: Results, styles: dict[str, PolicyStyle], st: Style) -> Fig:
     done = _completed(res)
-    layers = sorted(int(v) for v in done["exit_layer"].unique())
+    deepest = [int(t["layers"][1]) for t in (res.config.get("tiers") or {}).values()
+               if isinstance(t, dict) and t.get("layers")]
+    top = max([*deepest, *(int(v) for v in done["exit_layer"].unique())], default=1)
+    layers = list(range(1, top + 1))
     fig, axs = _figure(st)
     ax = axs[0, 0]
     n = len(res.policies)
@@ -432,14 +466,12 @@ def _step_sum(g: pd.DataFrame, grid: np.ndarray) -> np.ndarray:
     return total
 
 
-def _step_max(g: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
-    """Per bin of ``edges``: the largest summed value reached in it (so short spikes stay visible)."""
-    times = np.unique(np.concatenate([g["time_s"].to_numpy(float), edges[:-1]]))
+def _step_mean(g: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
+    """Time-weighted mean per bin of ``edges`` of the sum over entities of their step functions."""
+    times = np.unique(np.concatenate([g["time_s"].to_numpy(float), edges]))
     total = _step_sum(g, times)
-    b = np.clip(np.searchsorted(edges, times, side="right") - 1, 0, len(edges) - 2)
-    out = np.zeros(len(edges) - 1)
-    np.maximum.at(out, b, total)
-    return out
+    area = np.concatenate([[0.0], np.cumsum(total[:-1] * np.diff(times))])
+    return np.diff(np.interp(edges, times, area)) / np.diff(edges)
 
 
 def timeline(res: Results, styles: dict[str, PolicyStyle], st: Style, policy: str,
@@ -495,20 +527,19 @@ def timeline(res: Results, styles: dict[str, PolicyStyle], st: Style, policy: st
             link = next(iter(res.config.get("links") or {"uplink": None}))
             note = entity_lines(ax, g, lambda e: e)
             ax.set_ylabel("Mbit/s")
-            ax.set_title(f"{link} bandwidth{note}", loc="left", fontsize=fs)
+            ax.set_title(f"{link} bandwidth, one line per {first or 'device'} device{note}", loc="left",
+                         fontsize=fs)
             ax.set_ylim(bottom=0)
         elif kind == "queue":
             q = tl[tl["series"] == "in_system"]
-            edges = np.linspace(0, end, 401)
+            edges = np.linspace(0, end, 201)
             mids = np.repeat(edges, 2)[1:-1]
             for t in [t for t in tiers if (q["tier"] == t).any()]:
-                v = _step_max(q[q["tier"] == t], edges)
+                v = _step_mean(q[q["tier"] == t], edges)
                 ax.plot(mids, np.repeat(v, 2), color=tcol[t], linewidth=0.8, label=t)
             ax.set_ylabel("Requests")
-            ax.set_title("Requests in system per tier (max per interval)", loc="left", fontsize=fs)
+            ax.set_title(f"Requests in system per tier (mean per {end / 200:.2g} s)", loc="left", fontsize=fs)
             ax.set_ylim(bottom=0)
-            ax.legend(loc="upper right", ncols=len(tiers), fontsize=fs - 1, handlelength=1.0,
-                      borderaxespad=0.1)
         elif kind == "temp":
             note = entity_lines(ax, therm, lambda e: e)
             ax.set_ylabel("°C")
@@ -526,19 +557,22 @@ def timeline(res: Results, styles: dict[str, PolicyStyle], st: Style, policy: st
                        marker=".", linewidths=0, rasterized=len(req) > 5000)
             if res.deadline_ms is not None:
                 ax.axhline(res.deadline_ms, color="black", linestyle="--", linewidth=0.8)
-                ax.annotate(f"deadline {res.deadline_ms:g} ms", xy=(1, res.deadline_ms), xycoords=("axes fraction", "data"),
-                            xytext=(0, 2), textcoords="offset points", ha="right", va="bottom", fontsize=fs - 1)
+                ax.annotate(f"deadline {res.deadline_ms:g} ms", xy=(1, res.deadline_ms),
+                            xycoords=("axes fraction", "data"), xytext=(0, 2), textcoords="offset points",
+                            ha="right", va="bottom", fontsize=fs - 1)
             ax.set_ylabel("ms")
             ax.set_title("Per-request latency (by arrival time)", loc="left", fontsize=fs)
             if _is_log(req["latency_ms"].to_numpy()[ok], 100):
                 ax.set_yscale("log")
-    # tier colours legend for the per-device panels
-    if any(k in panels for k in ("bw", "temp", "freq")):
-        used = sorted(set(tl["tier"]) & set(tiers), key=tiers.index)
-        _legend(fig, [Line2D([], [], color=tcol[t], label=f"{t} devices/links") for t in used], st)
+    used = sorted(set(tl["tier"]) & set(tiers), key=tiers.index)
+    handles = [Line2D([], [], color=tcol[t], label=t) for t in used]
+    if "lat" in panels:
+        handles.append(Line2D([], [], color=styles[policy].colour, marker=".", linestyle="none",
+                              label="request"))
+    fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), title=f"Policy: {policy}",
+               handletextpad=0.4, borderaxespad=0.2, handlelength=1.2)
     axs[-1, 0].set_xlabel("Simulated time (s)")
     axs[-1, 0].set_xlim(0, end)
-    fig.suptitle(f"Policy: {policy}", fontsize=fs + 1, color=styles[policy].colour)
     cap = (f"One run over time (policy {policy}, replication 0): uplink bandwidth, requests in the system "
            "per tier, device temperature and clock frequency (throttling), and per-request latency.")
     return Fig(f"timeline_{slug(policy)}", f"Timeline: {policy}", cap, fig)
