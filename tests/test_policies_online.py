@@ -275,3 +275,15 @@ def test_partitioners_stay_local_on_slow_uplink_and_offload_on_fast(slow_phone_p
     fast = Simulation(scenario(prof, [spec], mbps=1000.0, requests=150), spec).run().requests
     assert (slow["exit_tier"] == "mobile").mean() > 0.8
     assert (fast["exit_tier"] != "mobile").mean() > 0.5
+
+
+def test_dimee_in_engine_cheaper_than_all_cloud_at_near_equal_accuracy(synth_profile):
+    sc = scenario(synth_profile, ["all-cloud", "dimee"], requests=300)
+    cloud = Simulation(sc, "all-cloud").run().requests
+    sim = Simulation(sc, "dimee")
+    dimee = sim.run().requests
+    ch = sim.policy.choice
+    assert ch.calib_accuracy >= ch.full_accuracy - 0.003 - 1e-12
+    assert dimee["cost"].mean() < cloud["cost"].mean()
+    assert dimee["correct"].mean() >= cloud["correct"].mean() - 0.02
+    assert set(dimee["exit_layer"]) <= {2, 4, 6}
