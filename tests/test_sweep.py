@@ -198,7 +198,7 @@ def test_dask_local_cluster_same_results(small_sweep, reference, tmp_path):
 
 # -- resume ----------------------------------------------------------------------------------------
 def test_resume_after_sigkill(tmp_path, synth_profile):
-    sweep = write_sweep(tmp_path, synth_profile, requests=150, replications=2,
+    sweep = write_sweep(tmp_path, synth_profile, requests=80, replications=2,
                         grid={"links.uplink.bandwidth.mean_mbps": [1, 3, 10, 30],
                               "workload.rate_per_s": [2, 4, 8]})
     spec = load_sweep(sweep)
