@@ -185,6 +185,9 @@ def test_two_workers_same_results(small_sweep, reference, tmp_path):
         pool.close()
     pd.testing.assert_frame_equal(sorted_rows(read_results(tmp_path / "out")), reference)
     assert len(list((tmp_path / "out" / "results.parquet").glob("part-*.parquet"))) >= 2
+    # the parts folder is a Parquet dataset that pandas reads directly
+    pd.testing.assert_frame_equal(sorted_rows(pd.read_parquet(tmp_path / "out" / "results.parquet")),
+                                  reference)
 
 
 def test_dask_local_cluster_same_results(small_sweep, reference, tmp_path):

@@ -1,5 +1,28 @@
 """Parameter sweeps: a sweep file (base scenario + grid/zip/sample axes) run over a process pool or a
-Dask cluster, resumable, with results streamed to a Parquet dataset. See :mod:`simulator.sweep.spec`.
+Dask cluster, resumable, with results streamed to a Parquet dataset.
+
+    python run_sim.py sweep scenarios/sweeps/bandwidth_load.yaml --out results/bw-load --workers 2
+    python run_sim.py sweep scenarios/sweeps/lhs_2000.yaml --out results/lhs --scheduler tcp://host:8786
+    python run_sim.py sweep scenarios/sweeps/lhs_2000.yaml --out results/lhs --resume
+    python run_sim.py sweep scenarios/sweeps/lhs_2000.yaml --dry-run
+
+The sweep file format and the seeding (common random numbers) are described in
+:mod:`simulator.sweep.spec`. A *run* is one (condition, replication); it simulates every policy on the
+same random streams. Output folder:
+
+- ``results.parquet/part-NNNNN.parquet``: one row per condition x policy x replication: ``run_key``
+  (hash of the condition's resolved config and the replication), ``condition``, ``replication``,
+  ``policy``, one column per axis named by its dotted key (lists and mappings as JSON text), then the
+  summary metrics of :func:`simulator.metrics.summarise`. Parts hold whole runs and are written
+  atomically; ``pandas.read_parquet(OUT / "results.parquet")`` or :func:`read_results` reads them.
+- ``sweep.yaml`` (the resolved sweep, base included), ``manifest.json`` (kind ``sweep``, axes, counts,
+  versions, seed, profile sha256, wall time, status), ``failures.csv`` (runs that raised: parameters
+  and error; the command exits with status 1 and says how many).
+
+``--resume`` runs only the runs whose (condition, run_key) is missing; it refuses when the sweep (base,
+axes, --set) differs from the folder's ``sweep.yaml``. Without ``--resume`` a non-empty folder is
+refused. Dask workers (``--scheduler ADDRESS``) must be able to import ``simulator`` and read the
+profile and trace files at the same paths.
 """
 
 from .runner import SweepOutcome, run_sweep

@@ -36,11 +36,21 @@ def part_files(out: Path) -> list[Path]:
 
 
 def read_results(out: Path) -> pd.DataFrame:
-    """Every row of a sweep folder."""
+    """Every row of a sweep folder.
+
+    ``pandas.read_parquet(OUT / "results.parquet")`` gives the same rows when every part has the same
+    columns (the usual case); a sweep whose conditions change the metric columns (an axis that renames
+    tiers, or sets ``deadline_ms`` in some conditions only) needs this function, which reads the parts
+    under the union of their schemas (columns missing from a part are null there).
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
     parts = part_files(out)
     if not parts:
         return pd.DataFrame(columns=KEY_COLUMNS)
-    return pd.read_parquet(out / RESULTS)
+    schema = pa.unify_schemas([pq.read_schema(p) for p in parts])
+    return ds.dataset([str(p) for p in parts], schema=schema, format="parquet").to_table().to_pandas()
 
 
 class ResultStore:
