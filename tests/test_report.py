@@ -1,0 +1,377 @@
+"""Reports from a small run and small sweeps: files, tables, CI numbers, determinism, bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+from simulator.cli import main
+from simulator.errors import UserError
+from simulator.report import Options, build_report, load_results
+from simulator.report.style import OKABE_ITO, policy_styles
+
+POLICIES = ["all-mobile", "all-edge", "all-cloud", {"name": "threshold", "thresholds": 0.9}]
+LABELS = sorted(["all-mobile", "all-edge", "all-cloud", "threshold"])
+BW, RATE = [2.0, 20.0], [2.0, 8.0]
+AXES = ["links.uplink.bandwidth.mean_mbps", "workload.rate_per_s"]
+
+
+def scenario(profile: Path) -> dict:
+    return {
+        "name": "report-test", "profile": str(profile), "seed": 3, "replications": 3, "deadline_ms": 150,
+        "tiers": {"mobile": {"device": "phone-cpu", "count": 2, "layers": [1, 2]},
+                  "edge": {"device": "jetson-orin", "layers": [3, 4]},
+                  "cloud": {"device": "cloud-gpu", "layers": [5, 6]}},
+        "links": {"uplink": {"bandwidth": {"model": "lognormal", "mean_mbps": 10, "cv": 0.5}, "rtt_ms": 20},
+                  "backhaul": {"bandwidth": {"model": "constant", "mbps": 100}}},
+        "workload": {"rate_per_s": 5, "requests": 150},
+        "policies": POLICIES,
+    }
+
+
+@pytest.fixture(scope="module")
+def scenario_file(synth_profile, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("scenario") / "it.yaml"
+    path.write_text(yaml.safe_dump(scenario(synth_profile), sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(scenario_file, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "r"
+    assert main(["run", str(scenario_file), "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(scenario_file, tmp_path_factory) -> Path:
+    """A sweep folder written by hand in the sweep contract's layout (results.parquet/ in two parts)."""
+    from simulator.config import load_scenario
+    from simulator.runner import run_scenario
+
+    out = tmp_path_factory.mktemp("sweep") / "s"
+    parts = out / "results.parquet"
+    parts.mkdir(parents=True)
+    frames = []
+    for cond, (bw, rate) in enumerate(product(BW, RATE)):
+        sc = load_scenario(scenario_file, [f"{AXES[0]}={bw}", f"{AXES[1]}={rate}", "workload.requests=80",
+                                           "timeline=false"])
+        pr = run_scenario(sc).per_replication
+        pr.insert(0, "run_key", [f"k{cond}-{r}" for r in pr["replication"]])
+        pr.insert(1, "condition", cond)
+        pr.insert(4, AXES[0], bw)
+        pr.insert(5, AXES[1], rate)
+        frames.append(pr)
+    df = pd.concat(frames, ignore_index=True)
+    half = len(df) // 2
+    df.iloc[:half].to_parquet(parts / "part-00000.parquet", index=False)
+    df.iloc[half:].to_parquet(parts / "part-00001.parquet", index=False)
+    (out / "manifest.json").write_text(json.dumps({"kind": "sweep", "axes": AXES}))
+    (out / "sweep.yaml").write_text(yaml.safe_dump({"name": "hand", "grid": {AXES[0]: BW, AXES[1]: RATE}}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_report(run_dir):
+    res = load_results(run_dir)
+    return res, build_report(res, run_dir / "report", Options())
+
+
+@pytest.fixture(scope="module")
+def sweep_report(sweep_dir):
+    res = load_results(sweep_dir)
+    return res, build_report(res, sweep_dir / "report", Options())
+
+
+def _tabular_rows(tex: str) -> tuple[str, list[list[str]], list[str]]:
+    m = re.search(r"\\begin\{tabular\}\{([lrc]+)\}(.*?)\\end\{tabular\}", tex, re.S)
+    assert m, "no tabular environment"
+    spec, body = m.group(1), m.group(2)
+    assert "\\toprule" in body and "\\midrule" in body and "\\bottomrule" in body
+    head = body.split("\\toprule")[1].split("\\midrule")[0].strip()
+    rows = body.split("\\midrule")[1].split("\\bottomrule")[0].strip().splitlines()
+    cells = [[c.strip() for c in r.strip().removesuffix("\\\\").split("&")] for r in rows]
+    return spec, cells, [c.strip() for c in head.removesuffix("\\\\").split("&")]
+
+
+def _md_table(md: str) -> pd.DataFrame:
+    lines = [ln for ln in md.strip().splitlines()]
+    head = [c.strip() for c in lines[0].strip("|").split(" | ")]
+    rows = [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines[2:]]
+    return pd.DataFrame(rows, columns=head)
+
+
+# -- run folders ------------------------------------------------------------------------------------
+def test_run_report_files(run_report):
+    res, rep = run_report
+    assert res.kind == "run" and res.policies == LABELS
+    expected = {"tradeoff_accuracy_vs_cost-mean", "tradeoff_accuracy_vs_latency-mean-ms",
+                "tradeoff_accuracy_vs_energy-mobile-j-per-req", "latency_cdf", "exit_layers", "exit_tiers",
+                *(f"timeline_{p}" for p in LABELS)}
+    assert expected <= set(rep.figures), expected - set(rep.figures)
+    for name in rep.figures:
+        for ext in ("pdf", "png"):
+            f = rep.folder / f"{name}.{ext}"
+            assert f.is_file() and f.stat().st_size > 1000, f
+        assert (rep.folder / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+        assert (rep.folder / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    assert set(rep.tables) == {"summary", "exits"}
+    for t in rep.tables:
+        for ext in ("tex", "md"):
+            assert (rep.folder / f"table_{t}.{ext}").stat().st_size > 100
+
+
+def test_index_references_every_figure_and_table(run_report):
+    _, rep = run_report
+    html = rep.index.read_text()
+    srcs = set(re.findall(r'<img src="([^"]+)"', html))
+    assert srcs == {f"{n}.png" for n in rep.figures}
+    for n in rep.figures:
+        assert f'href="{n}.pdf"' in html
+    for t in rep.tables:
+        assert f'href="table_{t}.tex"' in html and f'href="table_{t}.md"' in html
+    assert html.count("<figcaption>") == len(rep.figures)
+    assert "deadline" in html  # the latency CDF caption names the deadline
+
+
+def test_latex_table_is_booktabs_tabular_with_one_row_per_policy(run_report):
+    res, rep = run_report
+    spec, rows, head = _tabular_rows((rep.folder / "table_summary.tex").read_text())
+    assert len(rows) == len(res.policies)
+    assert len(spec) == len(head) == 8  # policy + 7 metrics
+    assert all(len(r) == len(spec) for r in rows)
+    assert [r[0] for r in rows] == res.policies
+    assert all(re.fullmatch(r"\$-?[\d.]+ \\pm [\d.]+\$", c) for r in rows for c in r[1:]), rows
+    assert "Latency" not in spec and "\\%" in " ".join(head)  # '%' escaped in headers
+
+
+def _check_ci(table: pd.DataFrame, per_rep: pd.DataFrame, keys: list[str], col: str, metric: str,
+              scale: float) -> int:
+    checked = 0
+    for _, row in table.iterrows():
+        sel = np.ones(len(per_rep), bool)
+        for k in keys:
+            want = row[k]
+            sel &= per_rep[k].astype(str).map(lambda v: v if not v.replace(".", "").isdigit() else f"{float(v):g}")\
+                .to_numpy() == want
+        vals = per_rep.loc[sel, metric].to_numpy(float) * scale
+        assert len(vals) == 3
+        mean = vals.mean()
+        ci = stats.t.ppf(0.975, len(vals) - 1) * vals.std(ddof=1) / np.sqrt(len(vals))
+        m, c = row[col].split(" ± ")
+        half_ulp = 0.5 * 10 ** -len(c.split(".")[1]) if "." in c else 0.5
+        assert abs(float(m) - mean) <= half_ulp + 1e-9, (row[k], metric, m, mean)
+        assert abs(float(c) - ci) <= half_ulp + 1e-9, (row[k], metric, c, ci)
+        checked += 1
+    return checked
+
+
+def test_table_ci_equals_student_t_from_per_replication(run_report, run_dir):
+    res, rep = run_report
+    table = _md_table((rep.folder / "table_summary.md").read_text())
+    per_rep = pd.read_csv(run_dir / "per_replication.csv")
+    n = 0
+    for col, metric, scale in [("Accuracy (%)", "accuracy", 100), ("p95 latency (ms)", "latency_p95_ms", 1),
+                               ("Mean latency (ms)", "latency_mean_ms", 1), ("Cost (abstract units)", "cost_mean", 1),
+                               ("Mobile energy (mJ/request)", "energy_mobile_j_per_req", 1e3)]:
+        n += _check_ci(table.rename(columns={"Policy": "policy"}), per_rep, ["policy"], col, metric, scale)
+    assert n == 5 * len(LABELS)
+    # and the simulator's own summary agrees where it computed CIs
+    summary = pd.read_csv(run_dir / "summary.csv").set_index("policy")
+    p95 = table.set_index("Policy")["p95 latency (ms)"].str.split(" ± ").str[1].astype(float)
+    for p in LABELS:
+        assert p95[p] == pytest.approx(summary.loc[p, "latency_p95_ms_ci95"], abs=0.5 * 10 ** -2 + 1e-6,
+                                       rel=0.05)
+
+
+def test_figures_are_deterministic_and_embed_truetype(run_dir, tmp_path):
+    res = load_results(run_dir)
+    opt = Options(figures=["tradeoff", "cdf"], formats=["pdf", "png"])
+    a = build_report(res, tmp_path / "a", opt)
+    b = build_report(res, tmp_path / "b", opt)
+    assert a.figures == b.figures and len(a.figures) == 4
+    for name in a.figures:
+        for ext in ("pdf", "png"):
+            assert (a.folder / f"{name}.{ext}").read_bytes() == (b.folder / f"{name}.{ext}").read_bytes()
+        pdf = (a.folder / f"{name}.pdf").read_bytes()
+        assert b"/CreationDate" not in pdf and b"/FontFile2" in pdf and b"/Type3" not in pdf
+    assert (a.folder / "index.html").read_text() == (b.folder / "index.html").read_text()
+
+
+def test_slides_style_and_single_format(run_dir, tmp_path):
+    res = load_results(run_dir)
+    rep = build_report(res, tmp_path / "s", Options(figures=["exits"], formats=["png"], style="slides"))
+    assert set(rep.figures) == {"exit_layers", "exit_tiers"}
+    assert not list(rep.folder.glob("*.pdf")) and len(list(rep.folder.glob("*.png"))) == 2
+    from matplotlib import image
+
+    h, w = image.imread(rep.folder / "exit_tiers.png").shape[:2]
+    assert w == pytest.approx(8.0 * 150, rel=0.02)  # slides: 8 in at 150 dpi
+
+
+def test_policy_styles_consistent_and_colour_blind_safe():
+    s1 = policy_styles(["b", "a", "c"])
+    s2 = policy_styles(["c", "b", "a", "a"])
+    assert s1 == s2
+    assert [s1[p].colour for p in "abc"] == OKABE_ITO[:3]
+    many = policy_styles([f"p{i:02d}" for i in range(10)])
+    assert len({(s.colour, s.marker, s.dash) for s in many.values()}) == 10
+
+
+def test_same_policy_same_colour_across_figures(sweep_dir):
+    from matplotlib import pyplot as plt
+
+    from simulator.report import figures as F
+    from simulator.report.style import get_style, style_context
+
+    res = load_results(sweep_dir)
+    styles = policy_styles(res.policies)
+    st = get_style("paper")
+    with style_context(st):
+        lines = F.metric_vs_axis(res, styles, st, AXES[0], "latency_mean_ms")
+        trade = F.tradeoff(res, styles, st, "cost_mean")
+    seen = 0
+    for fig in (lines.figure, trade.figure):
+        for ax in fig.axes:
+            for ln in ax.get_lines():
+                if ln.get_label() in styles:
+                    assert ln.get_color() == styles[ln.get_label()].colour
+                    assert ln.get_marker() == styles[ln.get_label()].marker
+                    seen += 1
+            for c in ax.containers:  # error bars of the trade-off plot
+                if c.get_label() in styles:
+                    assert c.lines[0].get_color() == styles[c.get_label()].colour
+                    assert c.lines[0].get_marker() == styles[c.get_label()].marker
+                    seen += 1
+        plt.close(fig)
+    assert seen >= len(LABELS) * 2
+
+
+# -- sweep folders ----------------------------------------------------------------------------------
+def test_sweep_report_files_and_table(sweep_report, sweep_dir):
+    res, rep = sweep_report
+    assert res.kind == "sweep" and res.axes == AXES
+    names = set(rep.figures)
+    for y in ("accuracy", "latency-p95-ms", "cost-mean", "energy-mobile-j-per-req"):
+        assert f"{y}_vs_bandwidth-mean-mbps_by_workload-rate-per-s" in names
+    assert any(n.startswith("best_policy_latency-p95-ms") for n in names)
+    assert any(n.startswith("margin_latency-p95-ms") for n in names)
+    assert "exit_tiers" in names and "latency_cdf" not in names
+    for name in rep.figures:
+        assert (rep.folder / f"{name}.pdf").stat().st_size > 1000
+        assert (rep.folder / f"{name}.png").stat().st_size > 1000
+    spec, rows, head = _tabular_rows((rep.folder / "table_summary.tex").read_text())
+    assert len(rows) == len(BW) * len(RATE) * len(LABELS)
+    assert len(spec) == len(head) == 2 + 1 + 7
+    html = rep.index.read_text()
+    assert set(re.findall(r'<img src="([^"]+)"', html)) == {f"{n}.png" for n in rep.figures}
+    table = _md_table((rep.folder / "table_summary.md").read_text())
+    table = table.rename(columns={table.columns[0]: AXES[0], table.columns[1]: AXES[1], "Policy": "policy"})
+    per_rep = pd.read_parquet(sweep_dir / "results.parquet")
+    n = _check_ci(table, per_rep, [*AXES, "policy"], "p95 latency (ms)", "latency_p95_ms", 1)
+    assert n == len(rows)
+
+
+def test_sweep_lines_with_chosen_axes(sweep_dir, tmp_path):
+    res = load_results(sweep_dir)
+    rep = build_report(res, tmp_path / "r", Options(x="rate_per_s", y=["accuracy"], facet=AXES[0]))
+    assert rep.figures == ["accuracy_vs_workload-rate-per-s_by_bandwidth-mean-mbps"]
+    rep = build_report(res, tmp_path / "h", Options(x="rate_per_s", y=["latency_mean_ms"], hue=AXES[0],
+                                                    figures=["lines"]))
+    assert rep.figures == ["latency-mean-ms_vs_workload-rate-per-s_by_bandwidth-mean-mbps_hue_bandwidth-mean-mbps"
+                           ] or rep.figures[0].endswith("_hue_bandwidth-mean-mbps")
+    rep = build_report(res, tmp_path / "m", Options(figures=["margin"], y=["latency_mean_ms"],
+                                                    compare=("threshold", "all-edge")))
+    assert rep.figures == ["margin_latency-mean-ms_threshold_vs_all-edge"]
+
+
+def test_sweep_with_list_axis_and_binned_sample(tmp_path):
+    """Stringified list values are categories; an axis sampled at many values is binned."""
+    rng = np.random.default_rng(0)
+    rows = []
+    layers = ["[1, 2]", "[1, 3]", "[2, 4]"]
+    for cond in range(60):
+        lay, rate = layers[cond % 3], float(rng.uniform(1, 20))
+        for p, rep in product(["a", "b"], range(2)):
+            rows.append({"run_key": f"{cond}-{p}-{rep}", "condition": cond, "replication": rep, "policy": p,
+                         "tiers.mobile.layers": lay, "workload.rate_per_s": rate,
+                         "accuracy": rng.uniform(0.8, 0.9), "latency_p95_ms": rate * (2 if p == "a" else 3),
+                         "cost_mean": rng.uniform(1, 2), "energy_mobile_j_per_req": 0.01,
+                         "exit_frac_mobile": 0.5, "exit_frac_edge": 0.5})
+    out = tmp_path / "lhs"
+    (out / "results.parquet").mkdir(parents=True)
+    pd.DataFrame(rows).to_parquet(out / "results.parquet" / "part-00000.parquet", index=False)
+    (out / "manifest.json").write_text(json.dumps({"kind": "sweep", "axes": ["tiers.mobile.layers",
+                                                                               "workload.rate_per_s"]}))
+    assert main(["report", str(out), "--format", "png", "--figures", "lines,heatmap,tables",
+                 "--y", "latency_p95_ms"]) == 0
+    rep = out / "report"
+    pngs = sorted(p.name for p in rep.glob("*.png"))
+    assert len(pngs) == 2 and any(n.startswith("best_policy") for n in pngs)
+    _, rows_tex, _ = _tabular_rows((rep / "table_summary.tex").read_text())
+    assert len(rows_tex) == 60 * 2
+
+
+def test_real_sweep_command(scenario_file, tmp_path):
+    sweep = tmp_path / "tiny.yaml"
+    sweep.write_text(yaml.safe_dump({"name": "tiny", "base": str(scenario_file), "replications": 2,
+                                     "set": {"workload.requests": 60},
+                                     "grid": {AXES[0]: [2, 20], AXES[1]: [2, 8]}}))
+    out = tmp_path / "out"
+    assert main(["sweep", str(sweep), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert main(["report", str(out), "--format", "png", "--out", str(tmp_path / "rep")]) == 0
+    rep = tmp_path / "rep"
+    html = (rep / "index.html").read_text()
+    pngs = sorted(p.name for p in rep.glob("*.png"))
+    assert len(pngs) >= 8 and all(f'src="{n}"' in html for n in pngs)
+    assert any(n.startswith("latency-p95-ms_vs_bandwidth-mean-mbps") for n in pngs)
+    _, rows, _ = _tabular_rows((rep / "table_summary.tex").read_text())
+    assert len(rows) == 2 * 2 * len(LABELS)
+
+
+# -- bad input --------------------------------------------------------------------------------------
+def _error(capsys, argv: list[str]) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    return err
+
+
+def test_bad_input_one_line_errors(capsys, tmp_path, run_dir, sweep_dir):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no results" in _error(capsys, ["report", str(empty)])
+    assert "not found" in _error(capsys, ["report", str(tmp_path / "missing")])
+    parts = tmp_path / "nosweep" / "results.parquet"
+    parts.mkdir(parents=True)
+    (parts.parent / "manifest.json").write_text(json.dumps({"kind": "sweep", "axes": AXES}))
+    assert "no results" in _error(capsys, ["report", str(parts.parent)])
+    err = _error(capsys, ["report", str(run_dir), "--y", "latncy_p95_ms", "--out", str(tmp_path / "x")])
+    assert "latncy_p95_ms" in err and "did you mean 'latency_p95_ms'" in err
+    err = _error(capsys, ["report", str(run_dir), "--x", "workload.rate_per_s", "--out", str(tmp_path / "x")])
+    assert "was not swept" in err
+    err = _error(capsys, ["report", str(sweep_dir), "--x", "links.uplink.rtt_ms", "--out", str(tmp_path / "x")])
+    assert "was not swept" in err and AXES[0] in err
+    err = _error(capsys, ["report", str(sweep_dir), "--x", "workload.rate_per_sec", "--out", str(tmp_path / "x")])
+    assert "did you mean 'workload.rate_per_s'" in err
+    err = _error(capsys, ["report", str(run_dir), "--figures", "tradof", "--out", str(tmp_path / "x")])
+    assert "did you mean 'tradeoff'" in err
+    err = _error(capsys, ["report", str(sweep_dir), "--figures", "cdf", "--out", str(tmp_path / "x")])
+    assert "requests.parquet" in err
+    err = _error(capsys, ["report", str(run_dir), "--figures", "heatmap", "--out", str(tmp_path / "x")])
+    assert "two axes" in err
+    err = _error(capsys, ["report", str(sweep_dir), "--compare", "threshhold,all-edge", "--out",
+                          str(tmp_path / "x")])
+    assert "did you mean 'threshold'" in err
+    assert "format" in _error(capsys, ["report", str(run_dir), "--format", "jpg", "--out", str(tmp_path / "x")])
+    with pytest.raises(UserError, match="not a numeric metric"):
+        load_results(run_dir).metric("policy")
