@@ -66,6 +66,13 @@ def _positions(values: pd.Series) -> tuple[np.ndarray, list, bool]:
     return np.asarray(uniq, dtype=float if numeric else object), uniq, numeric
 
 
+def _signed(v: float) -> str:
+    """A short signed number without exponent notation: +1215, +38, +4.2, -0.013."""
+    if abs(v) >= 10 or v == 0:
+        return f"{v:+.0f}"
+    return f"{float(f'{v:.2g}'):+g}"
+
+
 def _nan0(a) -> np.ndarray:
     a = np.asarray(a, dtype=float)
     return np.where(np.isfinite(a), a, 0.0)
@@ -381,7 +388,7 @@ def heatmap_margin(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
             for xi in range(len(xv)):
                 v = diff[yi, xi]
                 if np.isfinite(v):
-                    ax.text(xi, yi, f"{v:+.2g}", ha="center", va="center", fontsize=fs,
+                    ax.text(xi, yi, _signed(v), ha="center", va="center", fontsize=fs,
                             color="white" if abs(v) > 0.6 * vmax else "black")
     _heat_axes(ax, xv, yv, x, y)
     _, unit, _ = metric_info(metric)
