@@ -316,6 +316,8 @@ def test_sweep_with_list_axis_and_binned_sample(tmp_path):
     rep = out / "report"
     pngs = sorted(p.name for p in rep.glob("*.png"))
     assert len(pngs) == 2 and any(n.startswith("best_policy") for n in pngs)
+    html = (rep / "index.html").read_text()
+    assert html.count("grouped into quantile bins") == 2 and "[1, 3]" in html
     _, rows_tex, _ = _tabular_rows((rep / "table_summary.tex").read_text())
     assert len(rows_tex) == 60 * 2
 

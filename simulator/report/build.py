@@ -197,6 +197,7 @@ def build_report(res: Results, out: Path, opt: Options) -> Report:
                                                             else f"; choose from {', '.join(KINDS)}"))
     todo = plan(res, opt)
     binned = _binned(res, res.axes) if res.kind == "sweep" else res
+    was_binned = [a for a in res.axes if binned.per_rep[a].nunique() < res.per_rep[a].nunique()]
     st = get_style(opt.style)
     styles = policy_styles(res.policies)
     out.mkdir(parents=True, exist_ok=True)
@@ -215,6 +216,10 @@ def build_report(res: Results, out: Path, opt: Options) -> Report:
         for kind, kw in todo:
             src = binned if kind in ("lines", "heatmap", "margin") else res
             fig = DRAW[kind](src, styles, st, **kw)
+            shown = [a for a in was_binned if a in kw.values()]
+            if src is binned and shown:
+                fig.caption += (f" Values of {', '.join(shown)} are grouped into quantile bins, each drawn at "
+                                "its median.")
             name = fig.name
             i = 2
             while name in names:
