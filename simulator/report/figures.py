@@ -108,6 +108,25 @@ def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return mask
 
 
+def _note_coincident(ax, xn: np.ndarray, yn: np.ndarray, x: np.ndarray, labels: list[str]) -> None:
+    """Name policies whose points fall on top of each other (within 1 % of the axis spans)."""
+    ok = np.isfinite(xn) & np.isfinite(yn)
+    if ok.sum() < 2:
+        return
+    sx = max(np.ptp(xn[ok]), 1e-12)
+    sy = max(np.ptp(yn[ok]), 1e-12)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i in np.flatnonzero(ok):
+        groups.setdefault((round(xn[i] / sx * 100), round(yn[i] / sy * 100)), []).append(i)
+    for idx in groups.values():
+        if len(idx) > 1:
+            i = idx[0]
+            right = xn[i] > np.nanmin(xn[ok]) + sx / 2  # keep the note inside the axes
+            ax.annotate(" = ".join(labels[j] for j in idx), xy=(x[i], yn[i]), xytext=(-6 if right else 6, -9),
+                        textcoords="offset points", ha="right" if right else "left",
+                        fontsize=plt.rcParams["legend.fontsize"] - 1, color="0.25")
+
+
 def tradeoff(res: Results, styles: dict[str, PolicyStyle], st: Style, xmetric: str,
              ymetric: str = "accuracy") -> Fig:
     keys = [*res.axes, "policy"]
@@ -122,11 +141,16 @@ def tradeoff(res: Results, styles: dict[str, PolicyStyle], st: Style, xmetric: s
     for p in res.policies:
         sel = (agg["policy"] == p).to_numpy()
         s = styles[p]
+        # half-transparent fills keep policies with (near) identical results visible on top of each other
         ax.errorbar(x[sel], y[sel], xerr=xe[sel], yerr=ye[sel], fmt=s.marker, color=s.colour,
-                    ecolor=s.colour, elinewidth=0.7, capsize=1.5, alpha=0.8 if sweep else 1.0,
+                    markerfacecolor=mcolors.to_rgba(s.colour, 0.45), markeredgecolor=s.colour,
+                    markeredgewidth=1.0, ecolor=s.colour, elinewidth=0.7, capsize=1.5,
                     markersize=plt.rcParams["lines.markersize"] * (0.8 if sweep else 1.0), zorder=3,
                     label=p)
     handles = [_policy_handle(p, styles[p], line=False) for p in res.policies]
+    for h in handles:
+        h.set_markerfacecolor(mcolors.to_rgba(h.get_color(), 0.45))
+        h.set_markeredgecolor(h.get_color())
     if front.any():
         order = np.argsort(x[front])
         fx, fy = x[front][order], y[front][order]
@@ -135,8 +159,11 @@ def tradeoff(res: Results, styles: dict[str, PolicyStyle], st: Style, xmetric: s
                    edgecolors="0.2", linewidths=0.7, zorder=4)
         handles.append(Line2D([], [], color="0.35", linestyle="--", marker="o", markerfacecolor="none",
                               markeredgecolor="0.2", label="Pareto front"))
-    if _is_log(x, 50):
+    logx = _is_log(x, 50)
+    if logx:
         ax.set_xscale("log")
+    if not sweep:
+        _note_coincident(ax, np.log10(x) if logx else x, y, x, list(agg["policy"]))
     ax.set_xlabel(metric_label(xmetric))
     ax.set_ylabel(metric_label(ymetric))
     _legend(fig, handles, st)
