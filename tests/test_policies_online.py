@@ -287,3 +287,28 @@ def test_dimee_in_engine_cheaper_than_all_cloud_at_near_equal_accuracy(synth_pro
     assert dimee["cost"].mean() < cloud["cost"].mean()
     assert dimee["correct"].mean() >= cloud["correct"].mean() - 0.02
     assert set(dimee["exit_layer"]) <= {2, 4, 6}
+
+
+def test_ans_learns_edge_delay_and_keeps_forced_sampling():
+    ctx = context(hard_split(10, 0))
+    p = started({"name": "ans", "server": "edge"}, ctx)
+    view = FakeView(1e9)
+    offloads = 0
+    for rid in range(400):
+        r = req(0, rid)
+        plan = p.plan(r, view)
+        if plan.tiers[-1] == 1:
+            offloads += 1
+            cut = plan.tiers.index(1)
+            edge_ms = 2000.0 + (30_000 * 8 / 1e6 if cut else 0.0) * 100  # a terrible edge path
+            p.observe(r, Outcome(L, 1, (0.010 * cut + edge_ms / 1e3), 0.0, 0.0), view)
+    assert 20 <= offloads <= 40  # ~sqrt(t) forced samples, not more: the mobile wins
+    good = started({"name": "ans", "server": "edge"}, ctx)
+    off = 0
+    for rid in range(200):
+        r = req(0, rid)
+        plan = good.plan(r, view)
+        if plan.tiers[-1] == 1:
+            off += 1
+            good.observe(r, Outcome(L, 1, 0.005, 0.0, 0.0), view)  # a 5 ms edge path beats 60 ms local
+    assert off > 180

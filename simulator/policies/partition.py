@@ -191,24 +191,30 @@ class Edgent(_Partitioner):
 class ANS(_Partitioner):
     """LinUCB over cuts: known mobile time + a learned linear model of the edge-side delay, optimism first.
 
-    ANS, "Autodidactic Neurosurgeon" (Zhang et al., WWW 2021, "Autodidactic Neurosurgeon: Collaborative
-    Deep Inference for Mobile Edge Intelligence via Online Learning"), muLinUCB: the mobile knows its own
-    compute time per cut; the edge-side delay (upload + server compute + reply) of cut k is learned
-    online as theta . x_k with x_k = [Mbit sent at k, share of the model left to the server, 1]; the cut
-    minimising mobile time + theta . x_k - beta * ||x_k||_{A^-1} (ms) is played and the observed edge delay
-    (latency - predicted mobile time) updates the ridge regression. The all-on-mobile cut has no edge
-    delay. Follows the paper's features and LCB rule; our reading: muLinUCB's key-frame weighting (mu)
-    is not modelled (every request weighs 1), and no bandwidth estimate is used at all (learned instead).
+    ANS, "Autodidactic Neurosurgeon" (Zhang, Chen & Xu, WWW 2021, "Autodidactic Neurosurgeon:
+    Collaborative Deep Inference for Mobile Edge Intelligence via Online Learning"), muLinUCB: the mobile
+    knows its own compute time per cut; the edge-side delay (upload + server compute + reply) of cut k
+    is learned online as theta . x_k with x_k = [Mbit sent at k, share of the model left to the server,
+    1]; the cut minimising mobile time + theta . x_k - beta * ||x_k||_{A^-1} (ms) is played and the
+    observed edge delay (latency - predicted mobile time) updates the ridge regression. The all-on-mobile
+    cut has no edge delay and teaches nothing, so, as in the paper, forced sampling keeps learning: while
+    fewer than t ** ``force_exponent`` of the first t requests were offloaded, an on-device choice is
+    replaced by the best offloading cut. Follows the paper's features, optimism and forced sampling;
+    our reading: the key-frame weighting of muLinUCB is not modelled (every request weighs 1), the
+    forced-sampling schedule is t ** 0.5, and no bandwidth estimate is used (the delay is learned).
     """
 
     beta: float = 5.0
     ridge: float = 1.0
+    force_exponent: float = 0.5
 
     def start(self, ctx: PolicyContext) -> None:
         super().start(ctx)
         self.A = np.eye(3) * self.ridge
         self.b = np.zeros(3)
         self._pending: dict[int, tuple[np.ndarray, float]] = {}
+        self._t = 0
+        self._offloaded = 0
 
     def features(self, req: Request, view: SystemView, k: int) -> np.ndarray:
         L = self.ctx.num_layers
@@ -218,15 +224,20 @@ class ANS(_Partitioner):
         L = self.ctx.num_layers
         Ainv = np.linalg.inv(self.A)
         theta = Ainv @ self.b
-        best_k, best_v, best_x, best_m = L, self.stretch_s(view, req, 0, 1, L, True) * 1e3, None, 0.0
+        self._t += 1
+        local = self.stretch_s(view, req, 0, 1, L, True) * 1e3
+        best_k, best_v, best_x, best_m = L, np.inf, None, 0.0
         for k in range(L):
             x = self.features(req, view, k)
             mob = self.stretch_s(view, req, 0, 1, k, False) * 1e3
             v = mob + float(theta @ x) - self.beta * float(np.sqrt(x @ Ainv @ x))
             if v < best_v:
                 best_k, best_v, best_x, best_m = k, v, x, mob
-        if best_x is not None:
-            self._pending[req.id] = (best_x, best_m)
+        forced = self._offloaded < self._t ** self.force_exponent
+        if local <= best_v and not forced:
+            return split_plan(L, [L], [0, self._server], {L})
+        self._offloaded += 1
+        self._pending[req.id] = (best_x, best_m)
         return split_plan(L, [best_k], [0, self._server], {L})
 
     def observe(self, req: Request, outcome: Outcome, view: SystemView) -> None:
