@@ -89,9 +89,17 @@ class DIMEE(Policy):
     goes to the edge, which exits when its last exit's confidence >= alpha_edge ("medium"), else to the
     cloud, which runs the rest of the model ("hard").
 
-    Follows the paper: the three-tier placement with one exit per tier, the max-softmax rule, choosing
-    the thresholds offline on held-out labelled data (``ctx.calib``), and the abstract cost (lambda per
-    layer computed + an offload cost per link crossed, the scenario's ``cost``).
+    Follows the paper: the three-tier placement (first layers on the mobile, more on the edge, the full
+    model in the cloud) with an exit classifier at the end of the mobile and edge stretches, easy /
+    medium / hard samples finishing on mobile / edge / cloud, the abstract cost (lambda per layer
+    computed + an offload cost per link crossed, the scenario's ``cost``), and choosing the operating
+    point offline on held-out labelled data (``ctx.calib``).
+
+    Differs from the paper: DIMEE forms its easy / medium / hard pools with a clustering step (the
+    title's "clustering approach", on the model's representations from training); the profiles store
+    exit logits, not representations, so here the pool is decided by the exit's max-softmax confidence
+    against a threshold (the rule of the authors' follow-up, DIMEC-DC, which picks thresholds by
+    expected reward under processing and offloading costs, and of SplitEE).
 
     Our reading (the paper's selection step is not specified in enough detail to copy):
       * ``mode: tolerance`` (default): the cheapest threshold pair (mean calibration cost) whose
