@@ -116,7 +116,13 @@ class Scenario:
         return list(self.links)
 
     def catalogue(self) -> dict[str, DeviceSpec]:
-        return resolve_catalogue(self.devices)
+        """Built-in device classes plus this scenario's (resolved once per scenario object)."""
+        key = repr(self.devices)
+        cached = self.__dict__.get("_catalogue")
+        if cached is None or cached[0] != key:
+            cached = (key, resolve_catalogue(self.devices))
+            self.__dict__["_catalogue"] = cached
+        return cached[1]
 
     def offload_costs(self) -> list[float]:
         o = self.cost.offload

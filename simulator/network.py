@@ -9,6 +9,7 @@ policies may use to predict transfer times.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,7 +74,13 @@ class PayloadConfig:
 
 
 class Channel:
-    """One direction of a link: FIFO transmission over a bandwidth path, then propagation."""
+    """One direction of a link: FIFO transmission over a bandwidth path, then propagation.
+
+    With one transmitter and an exogenous bandwidth path, a message's transmission interval is known
+    when it is queued: it starts when the previous message ends (or now) and ends when the bandwidth
+    integral covers it. So the channel keeps the time it becomes free instead of a SimPy resource, and
+    a transfer costs one event.
+    """
 
     def __init__(self, env: simpy.Environment, name: str, path: BandwidthPath, latency_s: float,
                  ewma_weight: float = 0.3, initial_estimate_bps: float | None = None):
@@ -81,36 +88,41 @@ class Channel:
         self.name = name
         self.path = path
         self.latency_s = latency_s
-        self.resource = simpy.Resource(env, capacity=1)
         self.ewma_weight = ewma_weight
         self.estimate_bps = initial_estimate_bps
         self.bits_sent = 0.0
         self.busy_s = 0.0
+        self.free_at = 0.0
+        self._ends: deque[float] = deque()
 
     @property
     def backlog(self) -> int:
-        """Messages waiting or being transmitted."""
-        return len(self.resource.queue) + self.resource.count
+        """Messages waiting or being transmitted now."""
+        now, ends = self.env.now, self._ends
+        while ends and ends[0] <= now:
+            ends.popleft()
+        return len(ends)
 
     def transmit(self, nbytes: float):
-        """SimPy process body: send ``nbytes``; returns (queue wait, transmission time) in seconds."""
-        env = self.env
-        t0 = env.now
-        with self.resource.request() as req:
-            yield req
-            start = env.now
-            bits = nbytes * 8.0
-            end = self.path.finish_time(start, bits)
-            if end > start:
-                yield env.timeout(end - start)
-            tx = end - start
-            self.bits_sent += bits
-            self.busy_s += tx
-            if tx > 0:
-                rate = bits / tx
-                w = self.ewma_weight
-                old = self.estimate_bps
-                self.estimate_bps = rate if old is None else (1 - w) * old + w * rate
-        if self.latency_s > 0:
-            yield env.timeout(self.latency_s)
-        return start - t0, tx
+        """SimPy process body: send ``nbytes``; returns (queue wait, transmission time) in seconds.
+
+        The sender's throughput estimate is updated when the transfer is acknowledged, one propagation
+        delay after it ends.
+        """
+        now = self.env.now
+        start = now if self.free_at < now else self.free_at
+        bits = nbytes * 8.0
+        end = self.path.finish_time(start, bits)
+        self.free_at = end
+        self._ends.append(end)
+        tx = end - start
+        self.bits_sent += bits
+        self.busy_s += tx
+        delay = end - now + self.latency_s
+        if delay > 0:
+            yield self.env.timeout(delay)
+        if tx > 0:
+            rate = bits / tx
+            w, old = self.ewma_weight, self.estimate_bps
+            self.estimate_bps = rate if old is None else (1 - w) * old + w * rate
+        return start - now, tx
