@@ -22,13 +22,13 @@ from . import MISSING_TORCH
 # per-task defaults chosen to finish on a 2-core CPU (see profiles/README.md for the times)
 TASK_DEFAULTS: dict[str, dict] = {
     "SST-2": {"max_length": 64, "epochs": 1.0, "max_steps": 1000, "max_train_samples": None, "lr": 5e-5},
-    "MRPC": {"max_length": 128, "epochs": 3.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5,
+    "MRPC": {"max_length": 128, "epochs": 2.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5,
              "batch_size": 16},
-    "RTE": {"max_length": 128, "epochs": 4.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5,
+    "RTE": {"max_length": 128, "epochs": 3.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5,
             "batch_size": 16},
-    "CoLA": {"max_length": 64, "epochs": 2.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5},
-    "QNLI": {"max_length": 128, "epochs": 3.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5},
-    "QQP": {"max_length": 128, "epochs": 1.0, "max_steps": None, "max_train_samples": 6000, "lr": 5e-5},
+    "CoLA": {"max_length": 64, "epochs": 1.5, "max_steps": None, "max_train_samples": None, "lr": 5e-5},
+    "QNLI": {"max_length": 128, "epochs": 2.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5},
+    "QQP": {"max_length": 128, "epochs": 1.0, "max_steps": None, "max_train_samples": 5000, "lr": 5e-5},
 }
 DEFAULT_BATCH = 32
 DEFAULT_DATA_DIR = "../shared/data/glue"
