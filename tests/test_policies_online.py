@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from test_policies import L, context, hard_split, req, split_from_probs, started
@@ -312,3 +314,22 @@ def test_ans_learns_edge_delay_and_keeps_forced_sampling():
             off += 1
             good.observe(r, Outcome(L, 1, 0.005, 0.0, 0.0), view)  # a 5 ms edge path beats 60 ms local
     assert off > 180
+
+
+SST2 = Path(__file__).resolve().parent.parent / "profiles" / "sst2-minilm6.npz"
+
+
+@pytest.mark.skipif(not SST2.exists(), reason="shipped SST-2 profile not built yet")
+def test_dimee_on_sst2_meets_the_paper_style_target():
+    """dimee_glue's setting on SST-2: >= 43 % lower abstract cost than all-cloud, <= 0.5 points lost."""
+    from simulator.config import load_scenario
+
+    sc = load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "dimee_glue.yaml",
+                       {"workload.requests": 872, "tiers.mobile.count": 1})
+    cloud = Simulation(sc, "all-cloud").run().requests
+    dimee = Simulation(sc, {"name": "dimee", "mode": "tolerance"}).run().requests
+    assert sorted(dimee["sample"]) == list(range(872))  # every eval sample once, paired
+    reduction = 1 - dimee["cost"].mean() / cloud["cost"].mean()
+    drop = cloud["correct"].mean() - dimee["correct"].mean()
+    assert reduction >= 0.43
+    assert drop <= 0.005
