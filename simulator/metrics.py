@@ -72,3 +72,33 @@ def across_replications(per_rep: pd.DataFrame, by: str = "policy") -> pd.DataFra
                 row[f"{col}_ci95"] = float(stats.t.ppf(0.975, len(g) - 1) * sd / np.sqrt(len(g)))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def paired_accuracy_drop(requests: pd.DataFrame, reference: str, n_boot: int = 2000,
+                         seed: int = 0) -> pd.DataFrame:
+    """Accuracy lost against a reference policy (points), with a paired bootstrap 95 % interval.
+
+    All policies serve the same requests (same samples), so the difference is taken request by request;
+    the bootstrap resamples profile samples (a sample recurs across requests and replications, so
+    requests are not independent). Dropped or warm-up requests are excluded from both sides of a pair.
+    """
+    key = ["replication", "request_id"]
+    live = requests[~requests["warmup"]]
+    ref = live[live["policy"] == reference].set_index(key)
+    rows = []
+    rng = np.random.default_rng(seed)
+    for name, g in live.groupby("policy", sort=False):
+        pair = g.set_index(key)[["sample", "correct", "dropped"]].join(
+            ref[["correct", "dropped"]].add_suffix("_ref"), how="inner")
+        pair = pair[~pair["dropped"] & ~pair["dropped_ref"]]
+        d = pair["correct_ref"].to_numpy(float) - pair["correct"].to_numpy(float)
+        if len(d) == 0:
+            continue
+        _, cluster = np.unique(pair["sample"].to_numpy(), return_inverse=True)
+        sums, counts = np.bincount(cluster, weights=d), np.bincount(cluster)
+        pick = rng.integers(0, len(sums), (n_boot, len(sums)))
+        boot = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        rows.append({"policy": name, "acc_drop_pts": 100 * d.mean(), "acc_drop_ci95_lo": 100 * lo,
+                     "acc_drop_ci95_hi": 100 * hi})
+    return pd.DataFrame(rows)

@@ -10,8 +10,10 @@ import pandas as pd
 
 from .config import Scenario
 from .engine import SimResult, simulate
-from .metrics import across_replications, summarise
+from .metrics import across_replications, paired_accuracy_drop, summarise
 from .policies.base import policy_label
+
+REFERENCE_POLICY = "all-cloud"  # the early-exit papers' reference: the full model in the cloud
 
 
 @dataclass
@@ -49,6 +51,9 @@ def run_scenario(sc: Scenario, executor: Executor | None = None, progress: bool 
     summary = across_replications(per_rep)
     order = {policy_label(s): i for i, s in enumerate(sc.policies)}
     summary = summary.sort_values("policy", key=lambda c: c.map(order)).reset_index(drop=True)
+    reference = REFERENCE_POLICY if REFERENCE_POLICY in order else None
+    if reference is not None:
+        summary = summary.merge(paired_accuracy_drop(requests, reference), on="policy", how="left")
     timelines = [r.timeline for r in results if r.timeline is not None]
     return RunResult(
         scenario=sc, requests=requests, per_replication=per_rep, summary=summary,
