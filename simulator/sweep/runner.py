@@ -42,6 +42,7 @@ def run_one(task: RunTask) -> dict[str, Any]:
     from ..config import scenario_from_dict
     from ..engine import simulate
     from ..metrics import summarise
+    from ..runner import REFERENCE_POLICY
 
     try:
         sc = scenario_from_dict(task.config, Path(task.base_dir))
@@ -54,6 +55,10 @@ def run_one(task: RunTask) -> dict[str, Any]:
                 row.pop("replication", None)
                 rows.append({"run_key": task.run_key, "condition": task.condition,
                              "replication": task.replication, **task.axes, **row})
+        ref = next((r["accuracy"] for r in rows if r["policy"] == REFERENCE_POLICY), None)
+        if ref is not None:  # same requests for every policy, so this is the paired difference
+            for r in rows:
+                r["acc_drop_pts"] = 100 * (ref - r["accuracy"])
         return {"rows": rows}
     except Exception as e:  # noqa: BLE001 - a failing run is recorded and the sweep goes on
         tb = traceback.extract_tb(e.__traceback__)
