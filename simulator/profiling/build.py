@@ -28,7 +28,7 @@ TASK_DEFAULTS: dict[str, dict] = {
             "batch_size": 16},
     "CoLA": {"max_length": 64, "epochs": 1.5, "max_steps": None, "max_train_samples": None, "lr": 5e-5},
     "QNLI": {"max_length": 128, "epochs": 2.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5},
-    "QQP": {"max_length": 128, "epochs": 1.0, "max_steps": None, "max_train_samples": 5000, "lr": 5e-5},
+    "QQP": {"max_length": 128, "epochs": 1.0, "max_steps": None, "max_train_samples": 16000, "lr": 8e-5},
 }
 DEFAULT_BATCH = 32
 DEFAULT_DATA_DIR = "../shared/data/glue"
