@@ -128,3 +128,15 @@ def test_corrupt_and_wrong_files(tmp_path):
     with pytest.raises(ProfileError, match="eval_logits has shape"):
         load_profile(wrong)
     assert zipfile.is_zipfile(wrong)
+
+
+@pytest.mark.xfail(reason="simulator/profile.py load_profile does not catch zlib.error from a corrupted "
+                          "deflate stream (reported; profile.py is not ours to edit)", strict=False)
+def test_bit_flipped_file_gives_profile_error(tmp_path):
+    data = bytearray((PROFILES / "sst2-minilm6.npz").read_bytes())
+    for i in range(2000, 2064):
+        data[i] ^= 0xFF
+    flipped = tmp_path / "flipped.npz"
+    flipped.write_bytes(bytes(data))
+    with pytest.raises(ProfileError):
+        load_profile(flipped)
