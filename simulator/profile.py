@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -209,7 +210,7 @@ def load_profile(path: str | Path) -> Profile:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, zlib.error) as e:
         raise ProfileError(f"{path}: not a readable profile (.npz) file: {e}") from None
     meta = _validate(arrays, str(path))
     splits = {s: Split(*(arrays[f"{s}_{k}"] for k in _SPLIT_KEYS)) for s in SPLITS}
