@@ -24,7 +24,7 @@ TASK_DEFAULTS: dict[str, dict] = {
     "SST-2": {"max_length": 64, "epochs": 1.0, "max_steps": 1000, "max_train_samples": None, "lr": 5e-5},
     "MRPC": {"max_length": 128, "epochs": 2.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5,
              "batch_size": 16},
-    "RTE": {"max_length": 128, "epochs": 3.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5,
+    "RTE": {"max_length": 128, "epochs": 5.0, "max_steps": None, "max_train_samples": None, "lr": 8e-5,
             "batch_size": 16},
     "CoLA": {"max_length": 64, "epochs": 3.0, "max_steps": None, "max_train_samples": None, "lr": 8e-5},
     "QNLI": {"max_length": 128, "epochs": 2.0, "max_steps": None, "max_train_samples": None, "lr": 5e-5},
