@@ -131,6 +131,7 @@ def test_corrupt_and_wrong_files(tmp_path):
 
 
 def test_bit_flipped_file_gives_profile_error(tmp_path):
+    """A corrupted deflate stream (zlib.error inside numpy) must surface as ProfileError too."""
     data = bytearray((PROFILES / "sst2-minilm6.npz").read_bytes())
     for i in range(2000, 2064):
         data[i] ^= 0xFF
