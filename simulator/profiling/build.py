@@ -168,8 +168,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="output .npz (default profiles/<task>-<model>.npz)")
     parser.add_argument("--model", default=None,
                         help="local Hugging Face BERT-style checkpoint folder (default all-MiniLM-L6-v2)")
-    parser.add_argument("--epochs", type=float, default=None)
-    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--epochs", type=float, default=None, help="training epochs (fractions allowed)")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="cap on optimizer steps (training stops at whichever of epochs/steps comes first)")
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--max-length", type=int, default=None)
