@@ -77,3 +77,11 @@ def test_validate_catches_policy_parameter_errors(tmp_path, synth_profile, capsy
     f = _write(tmp_path, synth_profile, policies=[{"name": "threshold", "thresholds": {"edge": 0.5}}])
     assert main(["validate", str(f)]) == 2
     assert "unknown tier 'edge'" in capsys.readouterr().err
+
+
+def test_simulating_sweeping_and_reporting_do_not_import_torch():
+    code = ("import sys; from simulator.cli import build_parser; build_parser(); "
+            "import simulator.runner, simulator.sweep.runner, simulator.report.cli; "
+            "print('torch' in sys.modules or 'transformers' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "False"
