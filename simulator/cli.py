@@ -44,32 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="device classes, bandwidth models, policies and profiles")
 
-    p = sub.add_parser("profile", help="build an exit profile with PyTorch (needs the 'profile' extra)")
-    try:
-        from .profiling.build import add_arguments
-    except ImportError:  # the profiling package is torch-only at run time, not at import time
-        add_arguments = None
-    if add_arguments is not None:
-        add_arguments(p)
+    from .profiling.build import add_arguments as add_profile  # torch is imported only when it runs
+    from .report.cli import add_arguments as add_report
+    from .sweep.cli import add_arguments as add_sweep
 
+    add_profile(sub.add_parser("profile", help="build an exit profile with PyTorch (needs the 'profile' extra)"))
     p = sub.add_parser("profiles", help="table of profiles: task, model, layers, per-exit accuracy")
     p.add_argument("folder", nargs="?", default=None)
-
-    p = sub.add_parser("sweep", help="run a parameter sweep")
-    try:
-        from .sweep.cli import add_arguments as add_sweep
-    except ImportError:
-        add_sweep = None
-    if add_sweep is not None:
-        add_sweep(p)
-
-    p = sub.add_parser("report", help="plots and tables from a run or sweep folder")
-    try:
-        from .report.cli import add_arguments as add_report
-    except ImportError:
-        add_report = None
-    if add_report is not None:
-        add_report(p)
+    add_sweep(sub.add_parser("sweep", help="run a parameter sweep"))
+    add_report(sub.add_parser("report", help="plots and tables from a run or sweep folder"))
     return parser
 
 
@@ -165,10 +148,8 @@ def _profiles_dir() -> Path:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    try:
-        from .profiling.build import run
-    except ImportError:
-        raise UserError("profile building needs the 'profile' extra: pip install -e '.[profile]'") from None
+    from .profiling.build import run  # says which extra to install when torch is missing
+
     return run(args)
 
 
