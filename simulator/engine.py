@@ -290,6 +290,11 @@ class Simulation:
                 rows.append({"policy": self.label, "replication": self.replication, "device": d.name,
                              "tier": self.tiers[d.tier].name, "energy_j": d.energy_j, "busy_s": d.busy_s,
                              "drops": d.drops, "final_temp_c": d.temperature_c, "end_s": self.env.now})
+        for (lname, ups), downs in zip(zip(self.sc.links, self.up, strict=True), self.down, strict=True):
+            for ch in (*ups, *downs):
+                rows.append({"policy": self.label, "replication": self.replication, "device": ch.name,
+                             "tier": lname, "busy_s": ch.busy_s, "bytes": ch.bits_sent / 8,
+                             "end_s": self.env.now})
         return pd.DataFrame(rows)
 
     def _timeline(self) -> pd.DataFrame:

@@ -9,7 +9,6 @@ policies may use to predict transfer times.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,25 +82,16 @@ class Channel:
     """
 
     def __init__(self, env: simpy.Environment, name: str, path: BandwidthPath, latency_s: float,
-                 ewma_weight: float = 0.3, initial_estimate_bps: float | None = None):
+                 ewma_weight: float = 0.3):
         self.env = env
         self.name = name
         self.path = path
         self.latency_s = latency_s
         self.ewma_weight = ewma_weight
-        self.estimate_bps = initial_estimate_bps
+        self.estimate_bps: float | None = None
         self.bits_sent = 0.0
         self.busy_s = 0.0
         self.free_at = 0.0
-        self._ends: deque[float] = deque()
-
-    @property
-    def backlog(self) -> int:
-        """Messages waiting or being transmitted now."""
-        now, ends = self.env.now, self._ends
-        while ends and ends[0] <= now:
-            ends.popleft()
-        return len(ends)
 
     def transmit(self, nbytes: float):
         """SimPy process body: send ``nbytes``; returns (queue wait, transmission time) in seconds.
@@ -114,7 +104,6 @@ class Channel:
         bits = nbytes * 8.0
         end = self.path.finish_time(start, bits)
         self.free_at = end
-        self._ends.append(end)
         tx = end - start
         self.bits_sent += bits
         self.busy_s += tx
