@@ -55,10 +55,20 @@ def summarise(requests: pd.DataFrame, tier_names: list[str], deadline_ms: float 
     return pd.DataFrame(rows)
 
 
-def across_replications(per_rep: pd.DataFrame, by: str = "policy") -> pd.DataFrame:
-    """Mean over replications per policy, with 95 % CI half-widths (Student t) of key metrics."""
+def ci95(values: np.ndarray | pd.Series) -> float:
+    """Half-width of the Student-t 95 % confidence interval of the mean (nan for fewer than 2 values)."""
     from scipy import stats
 
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    n = len(v)
+    if n < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / np.sqrt(n))
+
+
+def across_replications(per_rep: pd.DataFrame, by: str = "policy") -> pd.DataFrame:
+    """Mean over replications per policy, with 95 % CI half-widths (Student t) of key metrics."""
     rows = []
     for name, g in per_rep.groupby(by, sort=False):
         row = {by: name, "replications": len(g)}
@@ -68,8 +78,7 @@ def across_replications(per_rep: pd.DataFrame, by: str = "policy") -> pd.DataFra
             row[col] = g[col].mean()
         for col in ("accuracy", "latency_mean_ms", "latency_p95_ms", "cost_mean", "energy_mobile_j_per_req"):
             if col in g and len(g) > 1:
-                sd = g[col].std(ddof=1)
-                row[f"{col}_ci95"] = float(stats.t.ppf(0.975, len(g) - 1) * sd / np.sqrt(len(g)))
+                row[f"{col}_ci95"] = ci95(g[col])
         rows.append(row)
     return pd.DataFrame(rows)
 

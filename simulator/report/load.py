@@ -12,6 +12,7 @@ import pandas as pd
 import yaml
 
 from ..errors import UserError, closest
+from ..metrics import ci95
 
 KEY_COLUMNS = ("run_key", "condition", "replication", "policy", "seed", "error")
 # Metrics where a larger value is better; every other metric is taken as lower-is-better.
@@ -175,19 +176,7 @@ def _load_sweep(folder: Path, manifest: dict[str, Any]) -> Results:
                    config=config, manifest=manifest)
 
 
-# -- statistics over replications -----------------------------------------------------------------
-def ci95(values: np.ndarray | pd.Series) -> float:
-    """Half-width of the Student-t 95 % confidence interval of the mean (nan for fewer than 2 values)."""
-    from scipy import stats
-
-    v = np.asarray(values, dtype=float)
-    v = v[~np.isnan(v)]
-    n = len(v)
-    if n < 2:
-        return float("nan")
-    return float(stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / np.sqrt(n))
-
-
+# -- statistics over replications (the CI itself is metrics.ci95) ---------------------------------
 def aggregate(per_rep: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
     """Mean, 95 % CI half-width (``<m>_ci``) and count (``n``) of each metric per group of ``keys``."""
     rows = []
