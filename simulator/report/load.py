@@ -150,9 +150,17 @@ def _load_sweep(folder: Path, manifest: dict[str, Any]) -> Results:
     path = folder / "results.parquet"
     if not path.exists():
         raise UserError(f"no results in {folder}: a sweep folder needs results.parquet")
-    if path.is_dir() and not any(path.rglob("*.parquet")):
-        raise UserError(f"no results in {folder}: {path.name}/ holds no parquet parts yet")
-    df = _read_table(path)
+    if path.is_dir():  # the sweep's own reader unifies the parts' columns
+        from ..sweep.store import part_files, read_results
+
+        if not part_files(folder):
+            raise UserError(f"no results in {folder}: {path.name}/ holds no parquet parts yet")
+        try:
+            df = read_results(folder)
+        except Exception as e:  # noqa: BLE001 - an unreadable part is the user's folder, not our bug
+            raise UserError(f"cannot read {path}: {type(e).__name__}: {e}") from None
+    else:
+        df = _read_table(path)
     if df.empty or "policy" not in df:
         raise UserError(f"no results in {folder}: {path.name} has no rows")
     df["policy"] = df["policy"].astype(str)
