@@ -123,7 +123,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .bandwidth import MODELS
     from .device import builtin_catalogue
     from .policies import load_all
-    from .policies.base import describe
+    from .policies.base import describe, parameters
 
     print("Device classes (simulator/devices.yaml):")
     for name, d in builtin_catalogue().items():
@@ -135,7 +135,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {name:18s} {(cls.__doc__ or '').strip().splitlines()[0]}")
     print("\nPolicies:")
     for name, cls in sorted(load_all().items()):
-        print(f"  {name:18s} {describe(cls)}")
+        params = ", ".join(parameters(cls))
+        print(f"  {name:18s} {describe(cls)}" + (f"  [{params}]" if params else ""))
     print("\nProfiles (profiles/):")
     for p in sorted(_profiles_dir().glob("*.npz")):
         print(f"  {p}")

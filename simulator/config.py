@@ -111,10 +111,6 @@ class Scenario:
     def tier_names(self) -> list[str]:
         return list(self.tiers)
 
-    @property
-    def link_names(self) -> list[str]:
-        return list(self.links)
-
     def catalogue(self) -> dict[str, DeviceSpec]:
         """Built-in device classes plus this scenario's (resolved once per scenario object)."""
         key = repr(self.devices)

@@ -13,8 +13,8 @@ or process runs them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,6 @@ class SimResult:
     timeline: pd.DataFrame | None
     devices: pd.DataFrame
     wall_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def compute_tables(profile: Profile, split_name: str, spec: DeviceSpec) -> tuple[np.ndarray, ...]:
@@ -237,8 +236,6 @@ class Simulation:
     # -- run --------------------------------------------------------------------------------
     def run(self) -> SimResult:
         """Simulate until every request has completed; return flat records."""
-        import time
-
         wall = time.perf_counter()
         sc = self.sc
         n_mobiles = len(self.devices[0])
