@@ -138,6 +138,15 @@ class FakeView:
     def transfer_bytes(self, req, after_layer):
         return 200 if after_layer == 0 else 30_000
 
+    def embed_seconds(self, req, tier):
+        return 0.0
+
+    def request_power_w(self, mobile, tier):
+        return 1.0
+
+    def radio_tx_energy_j(self, nbytes, seconds):
+        return seconds
+
 
 def test_neurosurgeon_picks_minimum_of_computed_total():
     ctx = context(hard_split(10, 0))

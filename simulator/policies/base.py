@@ -118,9 +118,14 @@ class SystemView(Protocol):
     def transfer_bytes(self, req: Request, after_layer: int) -> int:
         """Bytes sent when offloading after ``after_layer`` (0 = raw input)."""
 
-    # Optional (EngineView has them; policies fall back when a view lacks them):
-    # request_power_w(mobile, tier) -> float, radio_tx_energy_j(nbytes, seconds) -> float,
-    # embed_seconds(req, tier) -> float.
+    def embed_seconds(self, req: Request, tier: int) -> float:
+        """Predicted time of the embedding layer of this request on ``tier``."""
+
+    def request_power_w(self, mobile: int, tier: int) -> float:
+        """Power attributed to one request computing on that device now."""
+
+    def radio_tx_energy_j(self, nbytes: float, seconds: float) -> float:
+        """Mobile radio energy of sending ``nbytes`` over ``seconds`` (0 without a radio model)."""
 
 
 @dataclass

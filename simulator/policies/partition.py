@@ -41,10 +41,6 @@ class _Partitioner(Policy):
         est = view.bandwidth_estimate_bps(mobile, hop)
         return self.prior_mbps * 1e6 if est is None or est <= 0 else float(est)
 
-    def _embed(self, view: SystemView, req: Request, tier: int) -> float:
-        fn = getattr(view, "embed_seconds", None)
-        return float(fn(req, tier)) if fn is not None else 0.0
-
     def stretch_s(self, view: SystemView, req: Request, tier: int, first: int, last: int,
                   head: bool) -> float:
         """Predicted time of layers first..last on ``tier`` (embedding if first == 1, one head if asked)."""
@@ -53,7 +49,7 @@ class _Partitioner(Policy):
         ls = view.layer_seconds(req, tier)
         t = float(np.sum(ls[first - 1:last]))
         if first == 1:
-            t += self._embed(view, req, tier)
+            t += float(view.embed_seconds(req, tier))
         if head:
             t += float(view.head_seconds(req, tier))
         return t / max(float(view.frequency(req.mobile, tier)), 1e-6)
@@ -117,12 +113,10 @@ class Neurosurgeon(_Partitioner):
                 out[k] = self.latency_s(view, req, k, L)
                 continue
             mob = self.stretch_s(view, req, 0, 1, k, k == L)
-            power = getattr(view, "request_power_w", None)
-            e = mob * (float(power(req.mobile, 0)) if power is not None else 1.0)
+            e = mob * float(view.request_power_w(req.mobile, 0))
             if k < L:
                 _, up = self.transfer_s(view, req, k)
-                radio = getattr(view, "radio_tx_energy_j", None)
-                e += float(radio(view.transfer_bytes(req, k), up)) if radio is not None else up
+                e += float(view.radio_tx_energy_j(view.transfer_bytes(req, k), up))
             out[k] = e
         return out
 
