@@ -123,7 +123,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .bandwidth import MODELS
     from .device import builtin_catalogue
     from .policies import load_all
-    from .policies.base import describe, parameters
+    from .policies.registry import describe, parameters
 
     print("Device classes (simulator/devices.yaml):")
     for name, d in builtin_catalogue().items():

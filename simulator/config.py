@@ -15,9 +15,10 @@ from typing import Any
 import yaml
 
 from .device import DeviceSpec, resolve_catalogue
+from .engines import ENGINES
 from .errors import ConfigError, unknown_key
 from .network import LinkConfig, PayloadConfig
-from .policies.base import make_policy, policy_label
+from .policies.registry import make_policy, policy_label
 from .profile import ProfileError, get_profile
 from .schema import build, positive, require, to_plain
 from .thermal import ThermalSpec
@@ -87,13 +88,14 @@ class Scenario:
     deadline_ms: float | None = None
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     timeline: bool = True
+    engine: str = "simpy"
 
     def check(self, path: str) -> None:
         require(self.replications >= 1, f"'replications' must be at least 1, got {self.replications}")
         require(len(self.tiers) >= 1, "'tiers' must define at least one tier")
-        require(len(self.links) == len(self.tiers) - 1,
-                f"'links' must define {len(self.tiers) - 1} link(s), one between each pair of consecutive "
-                f"tiers ({' -> '.join(self.tiers)}), got {len(self.links)}")
+        if self.engine not in ENGINES:
+            raise unknown_key(self.engine, "engine", ENGINES, what="engine")
+        self._resolve_links()
         positive(self.deadline_ms, "deadline_ms")
         catalogue = resolve_catalogue(self.devices)
         for name, t in self.tiers.items():
@@ -105,6 +107,40 @@ class Scenario:
         for label, t in self.tiers.items():
             for k in t.layers:
                 require(k >= 1, f"'tiers.{label}.layers' must be >= 1")
+
+    def _resolve_links(self) -> None:
+        """Check ``from``/``to`` of every link and fill them in where omitted (consecutive tiers in order)."""
+        names = list(self.tiers)
+        index = {n: i for i, n in enumerate(names)}
+        chain = " -> ".join(names)
+        implicit, pairs = [], {}
+        for lname, link in self.links.items():
+            if (link.from_tier is None) != (link.to_tier is None):
+                raise ConfigError(f"'links.{lname}' must give both 'from' and 'to', or neither")
+            if link.from_tier is None:
+                implicit.append(link)
+                continue
+            for key, tier in (("from", link.from_tier), ("to", link.to_tier)):
+                if tier not in index:
+                    raise unknown_key(tier, f"links.{lname}.{key}", names, what="tier")
+            pair = (index[link.from_tier], index[link.to_tier])
+            require(pair[0] < pair[1], f"'links.{lname}': 'from' must be a tier before 'to' ({chain}); "
+                                       f"got {link.from_tier} -> {link.to_tier}")
+            require(pair not in pairs, f"'links.{lname}' joins {link.from_tier} -> {link.to_tier}, "
+                                       f"as 'links.{pairs.get(pair)}' already does")
+            pairs[pair] = lname
+        missing = [(i, i + 1) for i in range(len(names) - 1) if (i, i + 1) not in pairs]
+        if not pairs:
+            require(len(self.links) == len(names) - 1,
+                    f"'links' must define {len(names) - 1} link(s), one between each pair of consecutive "
+                    f"tiers ({chain}), got {len(self.links)}")
+        elif len(implicit) != len(missing):
+            gaps = ", ".join(f"{names[a]} -> {names[b]}" for a, b in missing) or "none"
+            raise ConfigError(f"'links': every pair of consecutive tiers needs a link (routes without a direct "
+                              f"link climb tier by tier); links without 'from'/'to' fill the gaps in order. "
+                              f"Gaps: {gaps}; links without 'from'/'to': {len(implicit)}")
+        for link, (a, b) in zip(implicit, missing, strict=True):
+            link.from_tier, link.to_tier = names[a], names[b]
 
     # -- derived -----------------------------------------------------------------------------
     @property

@@ -120,6 +120,16 @@ def resolve_catalogue(extra: dict[str, Any] | None, path: str = "devices") -> di
     return {name: build(DeviceSpec, e, f"{path}.{name}") for name, e in raw.items()}
 
 
+@dataclass
+class Service:
+    """What serving one stretch of work at a device took; ``dropped`` when its queue was full."""
+
+    dropped: bool
+    queue_s: float = 0.0
+    compute_s: float = 0.0
+    energy_j: float = 0.0
+
+
 class Device:
     """One physical device in the simulation (a phone, an edge box, a cloud server pool)."""
 
@@ -187,6 +197,27 @@ class Device:
         return self.queue_capacity is not None and len(self.resource.queue) >= self.queue_capacity
 
     # -- actions ----------------------------------------------------------------------------
+    def serve(self, work_s: float):
+        """SimPy process body: admit (or drop), queue for a server, compute ``work_s``; returns a Service.
+
+        The whole service discipline of a device lives here, so a subclass can change it (batching,
+        failures) without touching the engine.
+        """
+        if self.is_full():
+            self.drops += 1
+            return Service(dropped=True)
+        t0 = self.env.now
+        with self.resource.request() as r:
+            if self.record:
+                self.update()
+            yield r
+            t1 = self.env.now
+            energy = yield from self.compute(work_s)
+            t2 = self.env.now
+        if self.record:
+            self.update()
+        return Service(False, t1 - t0, t2 - t1, energy)
+
     def compute(self, work_s: float):
         """SimPy process body: run ``work_s`` seconds of full-speed work; returns joules used.
 

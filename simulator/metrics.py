@@ -110,4 +110,4 @@ def paired_accuracy_drop(requests: pd.DataFrame, reference: str, n_boot: int = 2
         lo, hi = np.percentile(boot, [2.5, 97.5])
         rows.append({"policy": name, "acc_drop_pts": 100 * d.mean(), "acc_drop_ci95_lo": 100 * lo,
                      "acc_drop_ci95_hi": 100 * hi})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["policy", "acc_drop_pts", "acc_drop_ci95_lo", "acc_drop_ci95_hi"])

@@ -30,13 +30,18 @@ def _optional_bandwidth(value: Any, path: str) -> BandwidthSpec | None:
 
 @dataclass
 class LinkConfig:
-    """A link between two consecutive tiers; one instance per device of the lower tier."""
+    """A link between two tiers (``from`` below ``to``); one channel per device of the lower tier.
+
+    Without ``from``/``to``, links join consecutive tiers in scenario order; the scenario fills them in.
+    """
 
     bandwidth: BandwidthSpec = field(metadata={"convert": _bandwidth})
     downlink: BandwidthSpec | None = field(default=None, metadata={"convert": _optional_bandwidth})
     rtt_ms: float = 20.0
     same_realisation: bool = False
     ewma_weight: float = 0.3
+    from_tier: str | None = field(default=None, metadata={"key": "from"})
+    to_tier: str | None = field(default=None, metadata={"key": "to"})
 
     def check(self, path: str) -> None:
         positive(self.rtt_ms, f"{path}.rtt_ms", allow_zero=True)

@@ -1,4 +1,9 @@
-"""Run every policy x replication of a scenario, on any ``concurrent.futures`` executor."""
+"""Run every policy x replication of a scenario, on any ``concurrent.futures`` executor.
+
+:func:`simulate_policy` (one policy, one replication, on the scenario's engine) and :func:`summarise_run`
+(request rows -> per-replication and per-policy rows, with the paired accuracy drop against the
+reference) are the one way both ``run`` and ``sweep`` simulate and summarise a condition.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .config import Scenario
-from .engine import SimResult, simulate
+from .engines import get_engine
 from .metrics import across_replications, paired_accuracy_drop, summarise
-from .policies.base import policy_label
+from .policies.registry import policy_label
+from .records import SimResult
 
 REFERENCE_POLICY = "all-cloud"  # the early-exit papers' reference: the full model in the cloud
 
@@ -29,9 +35,37 @@ class RunResult:
     wall_s: float
 
 
+def simulate_policy(sc: Scenario, spec: str | dict, replication: int, record_timeline: bool = False) -> SimResult:
+    """One policy, one replication, on the engine the scenario names."""
+    return get_engine(sc.engine)(sc, spec, replication, record_timeline=record_timeline)
+
+
+def with_accuracy_drop(table: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (one row per policy, or per policy x replication) plus the paired accuracy drop against
+    the reference policy, computed over the same requests (columns absent without the reference)."""
+    if REFERENCE_POLICY not in set(requests["policy"]):
+        return table
+    drop = paired_accuracy_drop(requests, REFERENCE_POLICY)
+    if "replication" in table:
+        per = [paired_accuracy_drop(g, REFERENCE_POLICY).assign(replication=r)
+               for r, g in requests.groupby("replication", sort=False)]
+        drop = pd.concat(per, ignore_index=True)
+        return table.merge(drop, on=["policy", "replication"], how="left")
+    return table.merge(drop, on="policy", how="left")
+
+
+def summarise_run(sc: Scenario, requests: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Request rows of every policy -> (one row per policy x replication, one row per policy)."""
+    per_rep = summarise(requests, sc.tier_names, sc.deadline_ms)
+    summary = across_replications(per_rep)
+    order = {policy_label(s): i for i, s in enumerate(sc.policies)}
+    summary = summary.sort_values("policy", key=lambda c: c.map(order)).reset_index(drop=True)
+    return per_rep, with_accuracy_drop(summary, requests)
+
+
 def _task(args: tuple[Scenario, str | dict, int, bool]) -> SimResult:
     sc, spec, rep, record = args
-    return simulate(sc, spec, rep, record_timeline=record)
+    return simulate_policy(sc, spec, rep, record_timeline=record)
 
 
 def run_scenario(sc: Scenario, executor: Executor | None = None, progress: bool = False) -> RunResult:
@@ -46,14 +80,7 @@ def run_scenario(sc: Scenario, executor: Executor | None = None, progress: bool 
         mapped = tqdm(mapped, total=len(tasks), desc=sc.name, unit="sim", leave=False)
     results = list(mapped)
     requests = pd.concat([r.requests for r in results], ignore_index=True)
-    tiers = list(sc.tiers)
-    per_rep = summarise(requests, tiers, sc.deadline_ms)
-    summary = across_replications(per_rep)
-    order = {policy_label(s): i for i, s in enumerate(sc.policies)}
-    summary = summary.sort_values("policy", key=lambda c: c.map(order)).reset_index(drop=True)
-    reference = REFERENCE_POLICY if REFERENCE_POLICY in order else None
-    if reference is not None:
-        summary = summary.merge(paired_accuracy_drop(requests, reference), on="policy", how="left")
+    per_rep, summary = summarise_run(sc, requests)
     timelines = [r.timeline for r in results if r.timeline is not None]
     return RunResult(
         scenario=sc, requests=requests, per_replication=per_rep, summary=summary,

@@ -3,6 +3,7 @@
 Dataclass fields are converted from their type hints (int, float, bool, str, ``X | None``, ``list[X]``,
 ``dict[str, X]``, nested dataclasses). A field may carry ``metadata={"convert": fn}`` where
 ``fn(value, path)`` does its own conversion (used for tagged unions such as bandwidth models).
+A field's YAML key is its name, or ``metadata={"key": ...}`` where the name is a Python keyword (``from``).
 A dataclass may define ``check(self, path)`` for cross-field rules; it is called after construction.
 """
 
@@ -79,6 +80,10 @@ def convert(tp: Any, value: Any, path: str) -> Any:
     return value
 
 
+def _key(f: dataclasses.Field) -> str:
+    return f.metadata.get("key", f.name)
+
+
 def build(cls: type[T], data: Any, path: str = "") -> T:
     """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types."""
     if data is None:
@@ -86,16 +91,16 @@ def build(cls: type[T], data: Any, path: str = "") -> T:
     if not isinstance(data, dict):
         raise ConfigError(f"'{path or 'scenario'}' must be a mapping, got {data!r}")
     hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {_key(f): f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in fields:
             raise unknown_key(str(key), path, fields)
     kwargs = {}
-    for name, f in fields.items():
-        sub = _join(path, name)
-        if name in data:
+    for key, f in fields.items():
+        sub = _join(path, key)
+        if key in data:
             fn = f.metadata.get("convert")
-            kwargs[name] = fn(data[name], sub) if fn else convert(hints[name], data[name], sub)
+            kwargs[f.name] = fn(data[key], sub) if fn else convert(hints[f.name], data[key], sub)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"missing required key '{sub}'")
     obj = cls(**kwargs)
@@ -110,7 +115,7 @@ def to_plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         tag = getattr(type(obj), "model", None)  # tagged unions (bandwidth models) keep their tag
         head = {"model": tag} if isinstance(tag, str) and tag else {}
-        return head | {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
+        return head | {_key(f): to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
     if isinstance(obj, dict):
         return {k: to_plain(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):

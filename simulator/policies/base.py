@@ -9,56 +9,36 @@ A policy is a small dataclass registered by name. The engine asks it, per reques
    Decisions inside one tier's stretch of layers are taken when the device starts that stretch
    (the state a real device would see then); the compute time of every layer and every evaluated exit
    head is charged.
-3. ``observe(req, outcome, view)`` when the request completes (online-learning policies update here).
+3. ``observe(req, outcome, view)`` when the request ends, completed or dropped (``outcome.dropped``),
+   so online learners can release what they hold for it.
 
 ``start(ctx)`` is called once per replication, before any request: online policies start cold.
-Policies see the model only through what a real system observes: the exit logits computed so far
-(``ctx.split`` arrays indexed by ``req.sample`` up to the current layer), past transfer throughput,
-queue lengths and device state via the :class:`SystemView`. Only policies marked ``hindsight = True``
-(the oracle) may read labels.
+Policies see the model only through what a real system observes, and the engine enforces it: the exit
+outputs computed so far for a request (``view.exit_confidence(req, k)`` for k up to the layer being
+decided, or the exit layer in ``observe``; reading further raises :class:`PolicyContractError`), past
+transfer throughput, queue lengths and device state via the :class:`SystemView`. Only policies marked
+``hindsight = True`` (the oracle) get the evaluation split itself (``ctx.split``, labels included);
+every policy may tune on the calibration split (``ctx.calib``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
-from ..errors import ConfigError, unknown_key
+from ..errors import unknown_key
 from ..profile import Profile, Split
-from ..schema import build
+from ..records import CostModel
+from ..topology import TierInfo
 
-REGISTRY: dict[str, type[Policy]] = {}
-
-
-def register(name: str):
-    """Class decorator: make a policy available under ``name`` in scenarios."""
-
-    def deco(cls: type[Policy]) -> type[Policy]:
-        if name in REGISTRY:
-            raise ValueError(f"policy name {name!r} registered twice")
-        REGISTRY[name] = cls
-        cls.registered_name = name
-        return cls
-
-    return deco
+__all__ = ["Outcome", "Plan", "Policy", "PolicyContext", "PolicyContractError", "Request", "SystemView",
+           "TierInfo", "all_on", "every_layer_plan", "scenario_plan", "split_plan"]
 
 
-@dataclass(frozen=True)
-class TierInfo:
-    """A tier as the scenario defines it (layers are 1-based, inclusive; empty when first > last)."""
-
-    index: int
-    name: str
-    first: int
-    last: int
-    device: str
-
-    @property
-    def layers(self) -> range:
-        return range(self.first, self.last + 1)
+class PolicyContractError(RuntimeError):
+    """A policy read something a real system could not know at that point (a bug in the policy)."""
 
 
 @dataclass(frozen=True)
@@ -83,13 +63,14 @@ class Request:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the system observed when a request completed (no labels)."""
+    """What the system observed when a request ended (no labels); ``exit_layer`` is 0 when dropped."""
 
     exit_layer: int
     exit_tier: int
     latency_s: float
     transfer_s: float
     queue_s: float
+    dropped: bool = False
 
 
 class SystemView(Protocol):
@@ -127,22 +108,62 @@ class SystemView(Protocol):
     def radio_tx_energy_j(self, nbytes: float, seconds: float) -> float:
         """Mobile radio energy of sending ``nbytes`` over ``seconds`` (0 without a radio model)."""
 
+    def route_links(self, mobile: int, a: int, b: int) -> tuple[int, ...]:
+        """Links crossed moving up from tier ``a`` to tier ``b`` (a direct link, or the chain)."""
+
+    def link_bandwidth_estimate_bps(self, mobile: int, link: int) -> float | None:
+        """EWMA of throughput measured on past uploads over ``link`` (this mobile's channel of it)."""
+
+    def link_rtt_s(self, link: int) -> float:
+        """Configured round-trip time of ``link``."""
+
+    def exit_confidence(self, req: Request, layer: int) -> float:
+        """Max-softmax confidence of the exit after ``layer`` (computed layers only)."""
+
+    def exit_entropy(self, req: Request, layer: int) -> float:
+        """Prediction entropy (nats) of the exit after ``layer`` (computed layers only)."""
+
+    def exit_prediction(self, req: Request, layer: int) -> int:
+        """Predicted class of the exit after ``layer`` (computed layers only)."""
+
+    def exit_confidences(self, req: Request, upto: int) -> np.ndarray:
+        """Confidences of the exits after layers 1..``upto`` (computed layers only)."""
+
+    def exit_predictions(self, req: Request, upto: int) -> np.ndarray:
+        """Predicted classes of the exits after layers 1..``upto`` (computed layers only)."""
+
 
 @dataclass
 class PolicyContext:
     """Everything a policy may use to prepare for a replication."""
 
     profile: Profile
-    split: Split  # the split requests are drawn from
     tiers: list[TierInfo]
     num_layers: int
-    lambda_per_layer: float
-    offload_costs: list[float]  # cost of crossing link i (between tier i and i+1)
+    cost: CostModel
     rng: np.random.Generator
+    hindsight_split: Split | None = None  # the evaluation split, only for hindsight policies
 
     @property
     def calib(self) -> Split:
         return self.profile.calib
+
+    @property
+    def split(self) -> Split:
+        """The evaluation split with its labels: hindsight policies only (others use the view)."""
+        if self.hindsight_split is None:
+            raise PolicyContractError("only hindsight policies may read the evaluation split; read exit "
+                                      "outputs through the view (view.exit_confidence(req, layer))")
+        return self.hindsight_split
+
+    @property
+    def lambda_per_layer(self) -> float:
+        return self.cost.lambda_per_layer
+
+    @property
+    def offload_costs(self) -> list[float]:
+        """Offload cost of each link of the consecutive chain (tier i to tier i + 1)."""
+        return [self.cost.link_offload[link] for link in self.cost.chain]
 
 
 @dataclass
@@ -222,40 +243,3 @@ def split_plan(num_layers: int, cuts: list[int], tier_ids: list[int] | None = No
     return Plan(tiers=tuple(owner), exits=frozenset(exits if exits is not None else {last}), last_layer=last)
 
 
-def abstract_cost(ctx: PolicyContext, exit_layer, exit_tier) -> np.ndarray:
-    """The engine's per-request cost: lambda * exit layer + offload costs of the links crossed."""
-    cum = np.concatenate([[0.0], np.cumsum(ctx.offload_costs)])
-    return ctx.lambda_per_layer * np.asarray(exit_layer, dtype=float) + cum[np.asarray(exit_tier)]
-
-
-def policy_label(spec: str | dict) -> str:
-    """The name a policy spec appears under in results (``label`` if given)."""
-    if isinstance(spec, str):
-        return spec
-    return str(spec.get("label") or spec.get("name"))
-
-
-def make_policy(spec: str | dict[str, Any], path: str = "policies") -> Policy:
-    """Build a policy from ``name`` or ``{name: ..., label: ..., <params>}``."""
-    from . import load_all
-
-    load_all()
-    if isinstance(spec, str):
-        spec = {"name": spec}
-    if not isinstance(spec, dict) or "name" not in spec:
-        raise ConfigError(f"'{path}' must be a policy name or a mapping with a 'name' key, got {spec!r}")
-    name = spec["name"]
-    if name not in REGISTRY:
-        raise unknown_key(str(name), path, REGISTRY, what="policy")
-    params = {k: v for k, v in spec.items() if k not in ("name", "label")}
-    return build(REGISTRY[name], params, f"{path}({name})")
-
-
-def describe(cls: type[Policy]) -> str:
-    """First line of a policy's docstring (for ``run_sim.py list``)."""
-    doc = (cls.__doc__ or "").strip().splitlines()
-    return doc[0] if doc else ""
-
-
-def parameters(cls: type[Policy]) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls) if f.init]

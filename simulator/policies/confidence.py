@@ -2,8 +2,8 @@
 
 Placement follows the scenario's tier ranges; an exit head is evaluated after every layer (or after the
 layers listed in ``layers``), and the request stops at the first evaluated layer where the rule fires.
-The last layer always exits. Rules read only the exit outputs computed so far (``ctx.split`` rows of the
-request up to the current layer), never labels.
+The last layer always exits. Rules read only the exit outputs computed so far (through the view, up to
+the current layer), never labels.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..schema import require
-from .base import Plan, Policy, PolicyContext, Request, SystemView, register, scenario_plan
+from .base import Plan, Policy, PolicyContext, Request, SystemView, scenario_plan
+from .registry import register
 
 
 @dataclass
@@ -33,8 +34,6 @@ class _PerLayer(Policy):
         base = scenario_plan(ctx.tiers, L)
         self._exits = sorted(set(chosen) | {L})
         self._plan = Plan(tiers=base.tiers, exits=frozenset(self._exits), last_layer=L)
-        s = ctx.split
-        self._conf, self._ent, self._pred = s.confidence, s.entropy, s.pred
 
     def plan(self, req: Request, view: SystemView) -> Plan:
         return self._plan
@@ -66,7 +65,7 @@ class Confidence(_PerLayer):
         self._alpha = alpha
 
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
-        return bool(self._conf[req.sample, layer - 1] >= self._alpha[layer - 1])
+        return bool(view.exit_confidence(req, layer) >= self._alpha[layer - 1])
 
 
 @register("deebert")
@@ -85,7 +84,7 @@ class DeeBERT(_PerLayer):
         require(self.entropy >= 0, f"'{path}.entropy' must be non-negative")
 
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
-        return bool(self._ent[req.sample, layer - 1] < self.entropy)
+        return bool(view.exit_entropy(req, layer) < self.entropy)
 
 
 @register("pabee")
@@ -108,7 +107,7 @@ class PABEE(_PerLayer):
         prev = self._previous(layer)
         if len(prev) <= self.patience:
             return False
-        p = self._pred[req.sample]
+        p = view.exit_predictions(req, layer)
         window = prev[-(self.patience + 1):]
         return bool(np.all(p[np.asarray(window) - 1] == p[layer - 1]))
 
@@ -137,9 +136,9 @@ class BEEM(_PerLayer):
             raise ConfigError(f"beem.weights: need {L} values (one per layer)")
         self._w = w
 
-    def score(self, sample: int, layer: int) -> float:
-        p = self._pred[sample]
-        c = self._conf[sample]
+    def score(self, pred: np.ndarray, conf: np.ndarray, layer: int) -> float:
+        """The score at ``layer`` from the predictions and confidences of the exits up to it."""
+        p, c = pred, conf
         total = 0.0
         for k in reversed(self._previous(layer)):
             if p[k - 1] != p[layer - 1]:
@@ -148,4 +147,5 @@ class BEEM(_PerLayer):
         return total
 
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
-        return self.score(req.sample, layer) >= self.threshold
+        return self.score(view.exit_predictions(req, layer), view.exit_confidences(req, layer),
+                          layer) >= self.threshold

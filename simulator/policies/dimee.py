@@ -10,7 +10,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..profile import Split
 from ..schema import require
-from .base import Plan, Policy, PolicyContext, Request, SystemView, register, scenario_plan, split_plan
+from .base import Plan, Policy, PolicyContext, Request, SystemView, scenario_plan, split_plan
+from .registry import register
 
 MODES = ("tolerance", "cost")
 
@@ -141,12 +142,11 @@ class DIMEE(Policy):
     def calibrate(self, ctx: PolicyContext, calib: Split) -> Choice:
         L = ctx.num_layers
         conf, correct = calib.confidence, calib.correct
-        cum = np.concatenate([[0.0], np.cumsum(ctx.offload_costs)])
         full_acc = float(correct[:, L - 1].mean())
         best: tuple[float, float, Choice] | None = None
         for cuts, ids in self._candidates(ctx):
             exit_layers = list(cuts)
-            costs = [ctx.lambda_per_layer * k + cum[t] for k, t in zip([*exit_layers, L], ids, strict=True)]
+            costs = [float(ctx.cost.cost(k, t)) for k, t in zip([*exit_layers, L], ids, strict=True)]
             grids = [threshold_grid(conf[:, k - 1], self.grid) for k in exit_layers]
             if not grids:
                 grids = [np.array([np.inf])]
@@ -182,11 +182,10 @@ class DIMEE(Policy):
         else:
             self._plan = scenario_plan(ctx.tiers, L)
         self._alpha = dict(zip(ch.exit_layers, ch.thresholds, strict=True))
-        self._conf = ctx.split.confidence
 
     def plan(self, req: Request, view: SystemView) -> Plan:
         return self._plan
 
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         alpha = self._alpha.get(layer)
-        return alpha is not None and bool(self._conf[req.sample, layer - 1] >= alpha)
+        return alpha is not None and bool(view.exit_confidence(req, layer) >= alpha)

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..schema import require
-from .base import Plan, Policy, PolicyContext, Request, SystemView, all_on, register, split_plan
+from .base import Plan, Policy, PolicyContext, Request, SystemView, all_on, split_plan
+from .registry import register
 
 
 @dataclass
@@ -75,7 +76,6 @@ class FixedSplit(Policy):
         if self.exit_at_split and 0 < k < L:
             exits.add(k)
         self._plan = split_plan(L, [k], [0, self.tier_index(self.tier)], exits)
-        self._conf = ctx.split.confidence
 
     def plan(self, req: Request, view: SystemView) -> Plan:
         return self._plan
@@ -83,4 +83,4 @@ class FixedSplit(Policy):
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         if not self.exit_at_split or layer != self.split:
             return False
-        return bool(self._conf[req.sample, layer - 1] >= self.threshold)
+        return bool(view.exit_confidence(req, layer) >= self.threshold)

@@ -22,12 +22,11 @@ from .base import (
     PolicyContext,
     Request,
     SystemView,
-    abstract_cost,
     every_layer_plan,
-    register,
     scenario_plan,
     split_plan,
 )
+from .registry import register
 
 
 class UCB:
@@ -98,7 +97,6 @@ class SplitEE(Policy):
         self._o = o * self.offload_scale
         self.bandit = UCB(len(self._arms), self.c, ctx.rng)
         self.played = np.zeros(len(self._arms), dtype=int)  # plays (bandit.counts also has side updates)
-        self._conf = ctx.split.confidence
         self._pending: dict[int, int] = {}
         self._plans = []
         for i in self._arms:
@@ -114,12 +112,13 @@ class SplitEE(Policy):
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         arm = self._pending.get(req.id)
         return arm is not None and layer == self._arms[arm] and bool(
-            self._conf[req.sample, layer - 1] >= self.alpha)
+            view.exit_confidence(req, layer) >= self.alpha)
 
-    def reward(self, sample: int, i: int, final_conf: float | None) -> float:
-        """Reward of split i for this sample; ``final_conf`` is C_L when the sample was offloaded."""
+    def reward(self, conf: np.ndarray, i: int, final_conf: float | None) -> float:
+        """Reward of split i given a request's exit confidences ``conf`` (those computed: up to i, and
+        C_L when the request was offloaded); ``final_conf`` replaces C_L when given."""
         L = self.ctx.num_layers
-        c = self._conf[sample]
+        c = conf
         if c[i - 1] >= self.alpha or i == L:
             return float(c[i - 1] - self._lam * i)
         fc = c[L - 1] if final_conf is None else final_conf
@@ -127,9 +126,10 @@ class SplitEE(Policy):
 
     def observe(self, req: Request, outcome: Outcome, view: SystemView) -> None:
         arm = self._pending.pop(req.id, None)
-        if arm is None:
+        if arm is None or outcome.dropped:
             return
-        self.bandit.update(arm, self.reward(req.sample, self._arms[arm], None))
+        conf = view.exit_confidences(req, outcome.exit_layer)
+        self.bandit.update(arm, self.reward(conf, self._arms[arm], None))
 
 
 @register("splitee-s")
@@ -148,15 +148,15 @@ class SplitEES(SplitEE):
 
     def observe(self, req: Request, outcome: Outcome, view: SystemView) -> None:
         arm = self._pending.pop(req.id, None)
-        if arm is None:
+        if arm is None or outcome.dropped:
             return
         i = self._arms[arm]
         L = self.ctx.num_layers
-        c = self._conf[req.sample]
+        c = view.exit_confidences(req, outcome.exit_layer)
         final = c[L - 1] if outcome.exit_layer == L else c[outcome.exit_layer - 1]
         for a, j in enumerate(self._arms):
             if j <= i:
-                self.bandit.update(a, self.reward(req.sample, j, float(final)))
+                self.bandit.update(a, self.reward(c, j, float(final)))
 
 
 # -- CeeBERT -----------------------------------------------------------------------------------
@@ -191,7 +191,6 @@ class CeeBERT(Policy):
         self._grid = _grid(self.grid)
         self._tier = {k + 1: t for k, t in enumerate(self._plan.tiers)}
         self.bandit = UCB(len(self._grid), self.c, ctx.rng)
-        self._conf = ctx.split.confidence
         self._pending: dict[int, int] = {}
 
     def plan(self, req: Request, view: SystemView) -> Plan:
@@ -200,21 +199,21 @@ class CeeBERT(Policy):
 
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         arm = self._pending.get(req.id)
-        return arm is not None and bool(self._conf[req.sample, layer - 1] >= self._grid[arm])
+        return arm is not None and bool(view.exit_confidence(req, layer) >= self._grid[arm])
 
     def observe(self, req: Request, outcome: Outcome, view: SystemView) -> None:
         arm = self._pending.pop(req.id, None)
-        if arm is None:
+        if arm is None or outcome.dropped:
             return
         i, e = self._first, outcome.exit_layer
         if e == i:
             r = 0.0
         else:
-            c = self._conf[req.sample]
+            c = view.exit_confidences(req, e)
             if self.overhead is not None:
                 extra = self.overhead
             else:
-                costs = abstract_cost(self.ctx, [i, e], [self._tier[i], outcome.exit_tier])
+                costs = self.ctx.cost.cost([i, e], [self._tier[i], outcome.exit_tier])
                 extra = self.mu * float(costs[1] - costs[0])
             r = float(c[e - 1] - c[i - 1] - extra)
         self.bandit.update(arm, r)
@@ -252,7 +251,6 @@ class QueueAware(Policy):
         self._grid = _grid(self.grid)
         self._qt = self.tier_index(self.queue_tier)
         self.bandits = [UCB(len(self._grid), self.c, ctx.rng) for _ in range(self.max_queue + 1)]
-        self._conf = ctx.split.confidence
         self._pending: dict[int, tuple[int, int]] = {}
 
     def plan(self, req: Request, view: SystemView) -> Plan:
@@ -262,13 +260,13 @@ class QueueAware(Policy):
 
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         qa = self._pending.get(req.id)
-        return qa is not None and bool(self._conf[req.sample, layer - 1] >= self._grid[qa[1]])
+        return qa is not None and bool(view.exit_confidence(req, layer) >= self._grid[qa[1]])
 
     def observe(self, req: Request, outcome: Outcome, view: SystemView) -> None:
         qa = self._pending.pop(req.id, None)
-        if qa is None:
+        if qa is None or outcome.dropped:
             return
         e = outcome.exit_layer
-        cost = float(abstract_cost(self.ctx, [e], [outcome.exit_tier])[0])
-        r = float(self._conf[req.sample, e - 1]) - self.mu * cost - self.kappa * outcome.latency_s
+        cost = float(self.ctx.cost.cost([e], [outcome.exit_tier])[0])
+        r = float(view.exit_confidence(req, e)) - self.mu * cost - self.kappa * outcome.latency_s
         self.bandits[qa[0]].update(qa[1], r)

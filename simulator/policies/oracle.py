@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Plan, Policy, PolicyContext, Request, SystemView, every_layer_plan, register, scenario_plan
+from .base import Plan, Policy, PolicyContext, Request, SystemView, every_layer_plan, scenario_plan
+from .registry import register
 
 
 @register("oracle")

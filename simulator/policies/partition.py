@@ -3,7 +3,8 @@
 They cut the model between the first tier (the mobile) and one ``server`` tier (default the last),
 predicting each option's latency from what the mobile can know: the profile's per-layer times for this
 request on each device class (scaled by the device's current frequency), the payload size at each cut,
-and the uplink throughput measured on past transfers (``view.bandwidth_estimate_bps``, an EWMA). Before
+and the throughput measured on past transfers over each link of the route to the server
+(``view.link_bandwidth_estimate_bps``, an EWMA; the route is a direct link when the scenario has one). Before
 the first transfer there is no measurement and the documented prior ``prior_mbps`` is used. A policy
 that stops offloading stops measuring, so every ``probe_interval_s`` without a transfer from a mobile
 its next request is offloaded at the best offloading cut (a probe that refreshes the estimate).
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..schema import require
-from .base import Outcome, Plan, Policy, PolicyContext, Request, SystemView, register, split_plan
+from .base import Outcome, Plan, Policy, PolicyContext, Request, SystemView, split_plan
+from .registry import register
 
 OBJECTIVES = ("latency", "energy")
 
@@ -37,8 +39,8 @@ class _Partitioner(Policy):
         self._last_tx: dict[int, float] = {}
 
     # -- predictions (seconds) ---------------------------------------------------------------
-    def bandwidth_bps(self, view: SystemView, mobile: int, hop: int) -> float:
-        est = view.bandwidth_estimate_bps(mobile, hop)
+    def bandwidth_bps(self, view: SystemView, mobile: int, link: int) -> float:
+        est = view.link_bandwidth_estimate_bps(mobile, link)
         return self.prior_mbps * 1e6 if est is None or est <= 0 else float(est)
 
     def stretch_s(self, view: SystemView, req: Request, tier: int, first: int, last: int,
@@ -58,10 +60,10 @@ class _Partitioner(Policy):
         """Predicted time to move the state after layer ``cut`` to the server; and the uplink part."""
         nbytes = view.transfer_bytes(req, cut)
         total = first = 0.0
-        for hop in range(self._server):
-            tx = nbytes * 8.0 / self.bandwidth_bps(view, req.mobile, hop)
-            total += tx + view.rtt_s(hop)  # up one way + the reply's way back
-            if hop == 0:
+        for i, link in enumerate(view.route_links(req.mobile, 0, self._server)):
+            tx = nbytes * 8.0 / self.bandwidth_bps(view, req.mobile, link)
+            total += tx + view.link_rtt_s(link)  # up one way + the reply's way back
+            if i == 0:
                 first = tx
         return total, first
 
@@ -236,7 +238,7 @@ class ANS(_Partitioner):
 
     def observe(self, req: Request, outcome: Outcome, view: SystemView) -> None:
         p = self._pending.pop(req.id, None)
-        if p is None:
+        if p is None or outcome.dropped:
             return
         x, mob_ms = p
         y = outcome.latency_s * 1e3 - mob_ms

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError, unknown_key
-from .base import Policy, PolicyContext, Request, SystemView, register
+from .base import Policy, PolicyContext, Request, SystemView
+from .registry import register
 
 
 @register("threshold")
@@ -42,8 +43,7 @@ class Threshold(Policy):
             if not 0.0 <= alpha <= 1.0:
                 raise ConfigError(f"threshold at layer {layer} must be in [0, 1], got {alpha}")
         self._alpha = by_layer
-        self._conf = ctx.split.confidence
 
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         alpha = self._alpha.get(layer)
-        return alpha is not None and self._conf[req.sample, layer - 1] >= alpha
+        return alpha is not None and view.exit_confidence(req, layer) >= alpha

@@ -2,9 +2,9 @@
 
 The parent generates conditions lazily, skips runs already on disk (``resume``), hands the rest to an
 executor with a bounded number in flight, and streams finished runs into Parquet parts. A worker gets
-the condition's plain config, validates it (``scenario_from_dict``), simulates each policy, reduces
-each policy's request records to one summary row and returns only those rows, so neither side holds
-request frames or grows with the number of conditions.
+the condition's plain config, validates it (``scenario_from_dict``), simulates each policy, reduces the
+run's request records to one summary row per policy (as ``run`` does, with the paired accuracy drop
+against all-cloud) and returns only those rows, so neither side grows with the number of conditions.
 """
 
 from __future__ import annotations
@@ -39,26 +39,26 @@ class RunTask:
 
 def run_one(task: RunTask) -> dict[str, Any]:
     """Simulate every policy of one run; returns ``{"rows": [...]}`` or ``{"error": "..."}``."""
+    import pandas as pd
+
     from ..config import scenario_from_dict
-    from ..engine import simulate
-    from ..metrics import summarise
-    from ..runner import REFERENCE_POLICY
+    from ..runner import simulate_policy, summarise, with_accuracy_drop
 
     try:
         sc = scenario_from_dict(task.config, Path(task.base_dir))
-        rows = []
+        frames = []
         for spec in sc.policies:
-            res = simulate(sc, spec, task.replication, record_timeline=False)
-            summary = summarise(res.requests, sc.tier_names, sc.deadline_ms)
+            res = simulate_policy(sc, spec, task.replication, record_timeline=False)
+            frames.append(res.requests)
             del res
-            for row in summary.to_dict("records"):
-                row.pop("replication", None)
-                rows.append({"run_key": task.run_key, "condition": task.condition,
-                             "replication": task.replication, **task.axes, **row})
-        ref = next((r["accuracy"] for r in rows if r["policy"] == REFERENCE_POLICY), None)
-        if ref is not None:  # same requests for every policy, so this is the paired difference
-            for r in rows:
-                r["acc_drop_pts"] = 100 * (ref - r["accuracy"])
+        requests = pd.concat(frames, ignore_index=True)
+        del frames
+        table = with_accuracy_drop(summarise(requests, sc.tier_names, sc.deadline_ms), requests)
+        rows = []
+        for row in table.to_dict("records"):
+            row.pop("replication", None)
+            rows.append({"run_key": task.run_key, "condition": task.condition,
+                         "replication": task.replication, **task.axes, **row})
         return {"rows": rows}
     except Exception as e:  # noqa: BLE001 - a failing run is recorded and the sweep goes on
         tb = traceback.extract_tb(e.__traceback__)
@@ -186,7 +186,7 @@ def run_sweep(spec: SweepSpec, out: Path, executor=None, resume: bool = False, p
 
 
 def _label(spec: Any) -> str:
-    from ..policies.base import policy_label
+    from ..policies.registry import policy_label
 
     return policy_label(spec)
 

@@ -1,0 +1,79 @@
+"""Policies by name: ``@register("name")`` on a Policy dataclass; ``make_policy(spec)`` builds one.
+
+Every module of this package is imported on first use (:func:`load_all`), so adding a policy touches
+one file: a new module that defines a decorated class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, unknown_key
+from ..schema import build
+
+if TYPE_CHECKING:
+    from .base import Policy
+
+REGISTRY: dict[str, type[Policy]] = {}
+_PACKAGE = __name__.rsplit(".", 1)[0]
+_loaded = False
+
+
+def register(name: str):
+    """Class decorator: make a policy available under ``name`` in scenarios."""
+
+    def deco(cls: type[Policy]) -> type[Policy]:
+        if name in REGISTRY:
+            raise ValueError(f"policy name {name!r} registered twice")
+        REGISTRY[name] = cls
+        cls.registered_name = name
+        return cls
+
+    return deco
+
+
+def load_all() -> dict[str, type[Policy]]:
+    """Import every policy module of this package; returns the registry."""
+    global _loaded
+    if not _loaded:
+        for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
+            if mod.name not in ("base", "registry"):
+                importlib.import_module(f"{_PACKAGE}.{mod.name}")
+        _loaded = True
+    return REGISTRY
+
+
+def policy_label(spec: str | dict) -> str:
+    """The name a policy spec appears under in results (``label`` if given)."""
+    if isinstance(spec, str):
+        return spec
+    return str(spec.get("label") or spec.get("name"))
+
+
+def make_policy(spec: str | dict[str, Any], path: str = "policies") -> Policy:
+    """Build a policy from ``name`` or ``{name: ..., label: ..., <params>}``."""
+    load_all()
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise ConfigError(f"'{path}' must be a policy name or a mapping with a 'name' key, got {spec!r}")
+    name = spec["name"]
+    if name not in REGISTRY:
+        raise unknown_key(str(name), path, REGISTRY, what="policy")
+    params = {k: v for k, v in spec.items() if k not in ("name", "label")}
+    return build(REGISTRY[name], params, f"{path}({name})")
+
+
+def describe(cls: type[Policy]) -> str:
+    """First line of a policy's docstring (for ``run_sim.py list``)."""
+    doc = (cls.__doc__ or "").strip().splitlines()
+    return doc[0] if doc else ""
+
+
+def parameters(cls: type[Policy]) -> list[str]:
+    """The policy's parameter names (its init fields)."""
+    return [f.name for f in dataclasses.fields(cls) if f.init]

@@ -1,0 +1,201 @@
+"""The network a scenario describes, as plain structure any engine can walk.
+
+Tiers are in order (mobile, edge, cloud, ...); tier t has ``count`` devices. Device j of a tier is
+attached to device ``j % count`` of the next tier, so N mobiles share edges and edges share the cloud:
+``attachment[m][t]`` is the device of tier t on mobile m's path.
+
+Links are edges between tiers (``from``/``to``; by default the consecutive tiers in order). A link has
+one channel per device of its lower tier (that device's own uplink/backhaul, one realisation of the
+link's bandwidth model each, or one shared realisation with ``same_realisation``). A request moving up
+from tier a to tier b takes the direct link a -> b when the scenario has one, otherwise the chain of
+consecutive links; replies come back down the same route.
+
+Nothing here runs: :class:`Network` holds the device classes, compute tables, realised bandwidth paths
+and routes of one replication; an engine (``engine.py`` with ``live.py`` for SimPy) animates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bandwidth import BandwidthPath
+from .device import DeviceSpec, RadioSpec
+from .network import PayloadConfig
+from .profile import Profile
+from .records import CostModel
+from .streams import DOWNLINK, UPLINK, stream
+from .thermal import ThermalSpec
+
+
+@dataclass(frozen=True)
+class TierInfo:
+    """A tier as the scenario defines it (layers are 1-based, inclusive; empty when first > last)."""
+
+    index: int
+    name: str
+    first: int
+    last: int
+    device: str
+
+    @property
+    def layers(self) -> range:
+        return range(self.first, self.last + 1)
+
+
+@dataclass(frozen=True)
+class DeviceNode:
+    """One device: its class, thermal model (with the tier's overrides) and queue capacity."""
+
+    name: str
+    tier: int
+    index: int
+    spec: DeviceSpec
+    thermal: ThermalSpec
+    queue_capacity: int | None
+
+
+@dataclass(frozen=True)
+class LinkEdge:
+    """A link between two tiers (``src`` below ``dst``), in scenario order."""
+
+    index: int
+    name: str
+    src: int
+    dst: int
+    rtt_ms: float
+    ewma_weight: float
+
+
+@dataclass(frozen=True)
+class ChannelNode:
+    """The channels of one link at one device of its lower tier: both directions' bandwidth paths."""
+
+    link: int
+    index: int
+    name: str
+    up: BandwidthPath
+    down: BandwidthPath
+    latency_s: float
+    ewma_weight: float
+
+
+@dataclass(frozen=True)
+class ComputeTable:
+    """Per-sample seconds on one device class: layers [N, L], one exit head [N], embedding [N]."""
+
+    layer_s: np.ndarray
+    head_s: np.ndarray
+    embed_s: np.ndarray
+
+
+def compute_table(profile: Profile, split_name: str, spec: DeviceSpec) -> ComputeTable:
+    """A device class's compute times for every sample of a split (measured table or profile / speed)."""
+    split = profile.splits[split_name]
+    if spec.timing is not None:
+        timing, scale = spec.timing.as_timing(profile.num_layers), 1.0
+    else:
+        timing, scale = profile.timing, 1.0 / spec.speed
+    tok = split.tokens
+    return ComputeTable(timing.layer_seconds(tok) * scale, timing.head_seconds(tok) * scale,
+                        timing.embed_seconds(tok) * scale)
+
+
+@dataclass
+class Network:
+    """Devices, links, channels, compute tables and routes of one replication of a scenario."""
+
+    tiers: list[TierInfo]
+    devices: list[list[DeviceNode]]
+    links: list[LinkEdge]
+    channels: list[list[ChannelNode]]
+    tables: list[ComputeTable]  # per tier (shared between tiers of the same device class)
+    attachment: list[list[int]]  # [mobile][tier] -> device index on that mobile's path
+    routes: dict[tuple[int, int], tuple[int, ...]]  # (from tier, to tier) -> link indices, upward
+    chain: list[int]  # chain[i]: the link from tier i to tier i + 1
+    payload: PayloadConfig
+    hidden_size: int
+    radio: RadioSpec | None  # the mobiles' radio (first tier's device class)
+    cost: CostModel
+
+    @property
+    def n_mobiles(self) -> int:
+        return len(self.devices[0])
+
+    def route(self, a: int, b: int) -> tuple[int, ...]:
+        """Links crossed moving up from tier ``a`` to tier ``b`` (empty when a == b)."""
+        return () if a == b else self.routes[(a, b)]
+
+    def device(self, mobile: int, tier: int) -> DeviceNode:
+        return self.devices[tier][self.attachment[mobile][tier]]
+
+    def channel(self, mobile: int, link: int) -> ChannelNode:
+        """The channel of ``link`` that ``mobile``'s requests use."""
+        return self.channels[link][self.attachment[mobile][self.links[link].src]]
+
+    def transfer_bytes(self, tokens: int, after_layer: int) -> int:
+        """Bytes sent when a request's state moves after ``after_layer`` layers (0 = raw input)."""
+        if after_layer == 0:
+            return self.payload.input_bytes(tokens)
+        return self.payload.hidden_bytes(tokens, self.hidden_size)
+
+
+def link_tiers(sc) -> list[tuple[int, int]]:
+    """(from tier, to tier) of every link of a validated scenario, in scenario order."""
+    index = {name: i for i, name in enumerate(sc.tiers)}
+    return [(index[link.from_tier], index[link.to_tier]) for link in sc.links.values()]
+
+
+def build_routes(n_tiers: int, edges: list[tuple[int, int]]) -> tuple[dict, list[int]]:
+    """Routes between every pair of tiers a < b: the direct link if any, else the consecutive chain."""
+    by_pair = {pair: i for i, pair in enumerate(edges)}
+    chain = [by_pair[(i, i + 1)] for i in range(n_tiers - 1)]
+    routes = {}
+    for a in range(n_tiers):
+        for b in range(a + 1, n_tiers):
+            routes[(a, b)] = (by_pair[(a, b)],) if (a, b) in by_pair else tuple(chain[a:b])
+    return routes, chain
+
+
+def build_network(sc, profile: Profile, split: str = "eval", replication: int = 0) -> Network:
+    """The network of ``sc`` (a validated :class:`~simulator.config.Scenario`) for one replication."""
+    catalogue = sc.catalogue()
+    L = profile.num_layers
+    tiers, devices, tables = [], [], []
+    by_class: dict[str, ComputeTable] = {}
+    for i, (name, t) in enumerate(sc.tiers.items()):
+        first, last = t.layers if t.layers else (L + 1, L)
+        tiers.append(TierInfo(i, name, first, last, t.device))
+        spec = catalogue[t.device]
+        thermal = sc.thermal_for(name)
+        devices.append([DeviceNode(f"{name}{j}", i, j, spec, thermal, t.queue_capacity) for j in range(t.count)])
+        if t.device not in by_class:
+            by_class[t.device] = compute_table(profile, split, spec)
+        tables.append(by_class[t.device])
+
+    edges = link_tiers(sc)
+    links, channels = [], []
+    for i, ((lname, link), (src, dst)) in enumerate(zip(sc.links.items(), edges, strict=True)):
+        links.append(LinkEdge(i, lname, src, dst, link.rtt_ms, link.ewma_weight))
+        lat = link.rtt_ms / 2e3
+        chans = []
+        for j in range(len(devices[src])):
+            k = 0 if link.same_realisation else j
+            up = link.bandwidth.realise(stream(sc.seed, replication, UPLINK, i, k))
+            down = link.down_spec.realise(stream(sc.seed, replication, DOWNLINK, i, k))
+            chans.append(ChannelNode(i, j, f"{lname}{j}", up, down, lat, link.ewma_weight))
+        channels.append(chans)
+
+    attachment = []
+    for m in range(len(devices[0])):
+        p = [m]
+        for i in range(1, len(devices)):
+            p.append(p[-1] % len(devices[i]))
+        attachment.append(p)
+
+    routes, chain = build_routes(len(tiers), edges)
+    cost = CostModel(float(sc.cost.lambda_per_layer), tuple(sc.offload_costs()), tuple(chain))
+    return Network(tiers=tiers, devices=devices, links=links, channels=channels, tables=tables,
+                   attachment=attachment, routes=routes, chain=chain, payload=sc.payload,
+                   hidden_size=profile.hidden_size, radio=devices[0][0].spec.radio, cost=cost)
