@@ -23,8 +23,9 @@ import simpy
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from simulator.config import load_scenario  # noqa: E402
-from simulator.engine import ARRIVALS, Simulation, stream  # noqa: E402
+from simulator.engine import Simulation  # noqa: E402
 from simulator.runner import run_scenario  # noqa: E402
+from simulator.streams import ARRIVALS, stream  # noqa: E402
 from simulator.workload import arrival_times  # noqa: E402
 
 FULL_PATH = {"name": "threshold", "label": "full-path", "thresholds": {}}

@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 
 from simulator.policies import load_all
-from simulator.policies.base import Plan, PolicyContext, Request, TierInfo, make_policy, scenario_plan, split_plan
+from simulator.policies.base import Plan, PolicyContext, Request, TierInfo, scenario_plan, split_plan
 from simulator.policies.dimee import evaluate_grid
+from simulator.policies.registry import make_policy
 from simulator.profile import Profile, Split
+from simulator.records import CostModel
+from simulator.view import ExitView
 
 L = 6
 
@@ -31,8 +34,9 @@ def context(split: Split, calib: Split | None = None, tiers=None, lam=0.1, offlo
             seed=0) -> PolicyContext:
     prof = Profile(meta={"num_layers": L, "hidden_size": 8, "num_classes": 2},
                    splits={"eval": split, "calib": calib if calib is not None else split}, timing=None)
-    return PolicyContext(profile=prof, split=split, tiers=tiers or tiers3(), num_layers=L,
-                         lambda_per_layer=lam, offload_costs=list(offload), rng=np.random.default_rng(seed))
+    cost = CostModel(lam, tuple(offload), tuple(range(len(offload))))
+    return PolicyContext(profile=prof, tiers=tiers or tiers3(), num_layers=L, cost=cost,
+                         rng=np.random.default_rng(seed), hindsight_split=split)
 
 
 def req(sample: int, rid: int = 0, mobile: int = 0) -> Request:
@@ -40,12 +44,14 @@ def req(sample: int, rid: int = 0, mobile: int = 0) -> Request:
 
 
 def run_exit(policy, sample: int, view=None, rid: int = 0) -> int:
-    """Walk the plan as the engine does; return the exit layer."""
+    """Walk the plan as the engine does (exits readable up to the layer decided); return the exit layer."""
+    view = view if view is not None else ExitView(policy.ctx.profile.splits["eval"])
     r = req(sample, rid)
     plan = policy.plan(r, view)
     for k in range(1, plan.last_layer + 1):
         if k == plan.last_layer:
             return k
+        view.reach(r, k)
         if k in plan.exits and policy.decide(r, k, view):
             return k
     raise AssertionError("unreachable")
@@ -140,9 +146,10 @@ def test_beem_sums_agreeing_confidences():
     assert run_exit(started({"name": "beem", "threshold": 1.4}, ctx), 0) == 2
     assert run_exit(started({"name": "beem", "threshold": 1.6}, ctx), 0) == 5
     p = started({"name": "beem", "threshold": 10.0}, ctx)
-    assert p.score(0, 2) == pytest.approx(1.5)
-    assert p.score(0, 3) == pytest.approx(0.9)
-    assert p.score(0, 5) == pytest.approx(0.9 + 0.95)
+    s = ctx.split
+    assert p.score(s.pred[0, :2], s.confidence[0, :2], 2) == pytest.approx(1.5)
+    assert p.score(s.pred[0, :3], s.confidence[0, :3], 3) == pytest.approx(0.9)
+    assert p.score(s.pred[0, :5], s.confidence[0, :5], 5) == pytest.approx(0.9 + 0.95)
     assert run_exit(p, 0) == L
 
 

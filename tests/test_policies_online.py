@@ -13,6 +13,7 @@ from simulator.engine import Simulation
 from simulator.policies import load_all
 from simulator.policies.base import Outcome, Request
 from simulator.policies.online import UCB
+from simulator.view import ExitView
 
 
 # -- UCB and SplitEE -----------------------------------------------------------------------------
@@ -28,7 +29,10 @@ def test_ucb_concentrates_on_best_arm():
 
 
 def drive(policy, split, n, view=None, seed=0):
-    """Feed n requests with random samples through plan/decide/observe, one at a time."""
+    """Feed n requests with random samples through plan/decide/observe, one at a time, as the engine
+    does: exits readable up to the layer decided, then up to the exit layer in observe."""
+    view = view if view is not None else ExitView(split)
+    view._split = split
     rng = np.random.default_rng(seed)
     exits = []
     for rid in range(n):
@@ -37,11 +41,14 @@ def drive(policy, split, n, view=None, seed=0):
         plan = policy.plan(r, view)
         e = plan.last_layer
         for k in range(1, plan.last_layer):
+            view.reach(r, k)
             if k in plan.exits and policy.decide(r, k, view):
                 e = k
                 break
         tier = plan.tiers[e - 1]
+        view.reach(r, e)
         policy.observe(r, Outcome(e, tier, 0.05, 0.0, 0.0), view)
+        view.forget(r)
         exits.append(e)
     return np.array(exits)
 
@@ -51,7 +58,8 @@ def test_splitee_plays_best_split_most(name):
     s = hard_split(400, 11)
     ctx = context(s, tiers=None, lam=0.05, offload=(0.3, 0.3))
     p = started({"name": name, "alpha": 0.8}, ctx)
-    expected = np.array([np.mean([p.reward(i, j, None) for i in range(len(s))]) for j in range(1, L + 1)])
+    expected = np.array([np.mean([p.reward(s.confidence[i], j, None) for i in range(len(s))])
+                         for j in range(1, L + 1)])
     best = int(np.argmax(expected))
     assert expected[best] - np.sort(expected)[-2] > 0.01  # a clear winner in this setting
     drive(p, s, 3000)
@@ -63,8 +71,8 @@ def test_splitee_plan_and_rewards():
     s = split_from_probs(np.array([[0.6, 0.95, 0.6, 0.6, 0.6, 0.99]]))
     ctx = context(s, lam=0.1, offload=(0.5, 1.0))
     p = started({"name": "splitee", "alpha": 0.9}, ctx)
-    assert p.reward(0, 2, None) == pytest.approx(0.95 - 0.2)  # exits on the mobile
-    assert p.reward(0, 3, None) == pytest.approx(0.99 - 0.3 - 1.5)  # offloaded to the cloud
+    assert p.reward(s.confidence[0], 2, None) == pytest.approx(0.95 - 0.2)  # exits on the mobile
+    assert p.reward(s.confidence[0], 3, None) == pytest.approx(0.99 - 0.3 - 1.5)  # offloaded to the cloud
     plan = p._plans[2]  # arm: split after layer 3
     assert plan.tiers == (0, 0, 0, 2, 2, 2) and plan.exits == {3, L}
     ps = started({"name": "splitee-s", "alpha": 0.9}, ctx)
@@ -72,7 +80,9 @@ def test_splitee_plan_and_rewards():
     # SplitEE-S updates every arm at or below the played one
     r = req(0, rid=7)
     ps._pending[7] = 3
-    ps.observe(r, Outcome(L, 2, 0.1, 0.0, 0.0), None)
+    view = ExitView(s)
+    view.reach(r, L)
+    ps.observe(r, Outcome(L, 2, 0.1, 0.0, 0.0), view)
     assert list(ps.bandit.counts) == [1, 1, 1, 1, 0, 0]
 
 
@@ -80,19 +90,22 @@ def test_ceebert_reward_zero_on_first_exit_and_gain_otherwise():
     s = split_from_probs(np.array([[0.6, 0.7, 0.8, 0.95, 0.97, 0.99]]))
     ctx = context(s)
     p = started({"name": "ceebert", "grid": [0.65, 0.9, 0.98], "mu": 0.05}, ctx)
+    view = ExitView(s)
     for arm, (exit_layer, tier) in enumerate([(2, 0), (4, 1), (6, 2)]):
         p._pending[arm] = arm
-        p.observe(req(0, arm), Outcome(exit_layer, tier, 0.1, 0.0, 0.0), None)
+        view.reach(req(0, arm), exit_layer)
+        p.observe(req(0, arm), Outcome(exit_layer, tier, 0.1, 0.0, 0.0), view)
     means = p.bandit.means
     assert means[0] == 0.0
     assert means[1] == pytest.approx(0.95 - 0.7 - 0.05 * (0.2 + 0.5))
     assert means[2] == pytest.approx(0.99 - 0.7 - 0.05 * (0.4 + 1.5))
 
 
-class QueueView:
+class QueueView(ExitView):
     now = 0.0
 
     def __init__(self, q):
+        super().__init__(None)
         self.q = q
 
     def queue_length(self, mobile, tier):
@@ -117,10 +130,13 @@ class FakeView:
     def __init__(self, bps):
         self.bps = bps
 
-    def bandwidth_estimate_bps(self, mobile, hop):
+    def route_links(self, mobile, a, b):
+        return tuple(range(a, b))
+
+    def link_bandwidth_estimate_bps(self, mobile, link):
         return self.bps
 
-    def rtt_s(self, hop):
+    def link_rtt_s(self, link):
         return 0.02
 
     def queue_length(self, mobile, tier):
@@ -167,7 +183,7 @@ def test_neurosurgeon_uses_prior_before_first_transfer():
     ctx = context(hard_split(10, 0))
 
     class NoEstimate(FakeView):
-        def bandwidth_estimate_bps(self, mobile, hop):
+        def link_bandwidth_estimate_bps(self, mobile, link):
             return None
 
     lo = started({"name": "neurosurgeon", "prior_mbps": 0.001}, ctx)

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from simulator.config import scenario_from_dict
-from simulator.engine import Simulation, compute_tables, simulate
+from simulator.engine import Simulation, simulate
 from simulator.profile import Split, Timing, save_profile
+from simulator.topology import compute_table
 
 
 def _profile(path: Path, tokens: np.ndarray, layers: int = 2, ms_per_token: float = 0.1) -> Path:
@@ -46,8 +47,8 @@ def _scenario(profile: Path, rate: float, requests: int, seed: int = 1, **extra)
 
 def _service_moments(profile_path: Path, sc) -> tuple[float, float]:
     sim = Simulation(sc, "all-mobile")
-    ls, hs, es = compute_tables(sim.profile, "eval", sc.catalogue()["profile-host"])
-    s = ls.sum(axis=1) + hs + es
+    t = compute_table(sim.profile, "eval", sc.catalogue()["profile-host"])
+    s = t.layer_s.sum(axis=1) + t.head_s + t.embed_s
     return float(s.mean()), float((s**2).mean())
 
 
