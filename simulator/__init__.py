@@ -1,3 +1,5 @@
 """eesim: a discrete-event simulator of early-exit transformer inference across mobile, edge and cloud."""
 
-__version__ = "0.1.0"
+from .version import VERSION as __version__
+
+__all__ = ["__version__"]

@@ -25,10 +25,11 @@ def closest(key: str, valid: Iterable[str]) -> str | None:
     return low[hits[0]] if hits else None
 
 
-def unknown_key(key: str, path: str, valid: Iterable[str], what: str = "key") -> ConfigError:
-    """The standard error for a name that is not allowed at ``path``."""
+def unknown_key(key: str, path: str, valid: Iterable[str], what: str = "key",
+                where: str | None = None) -> ConfigError:
+    """The standard error for a name that is not allowed at ``path`` (or at ``where``, said verbatim)."""
     valid = sorted(valid)
-    where = f"'{path}'" if path else "the top level"
+    where = where or (f"'{path}'" if path else "the top level")
     hint = closest(key, valid)
     msg = f"unknown {what} '{key}' at {where}"
     msg += f"; did you mean '{hint}'?" if hint else f"; valid: {', '.join(valid)}"

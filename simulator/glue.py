@@ -18,11 +18,12 @@ deterministically (seeded permutation) into train / calib / eval and the manifes
 from __future__ import annotations
 
 import csv
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .profile import file_sha256
 
 TASKS = ("SST-2", "MRPC", "RTE", "CoLA", "QNLI", "QQP")
 
@@ -93,14 +94,6 @@ def normalize_task(task: str) -> str:
         if t.upper() == key:
             return t
     raise GlueError(f"unknown GLUE task {task!r}; known: {', '.join(TASKS)}")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _rows(path: Path) -> list[list[str]]:
@@ -174,7 +167,7 @@ def read_file(data_dir: str | Path, task: str, part: str) -> GlueData:
         raise GlueError(f"{path}: no samples")
     return GlueData(task, a, b if task not in ("SST-2", "CoLA") else None,
                     np.asarray(labels, dtype=np.int64), np.arange(len(labels), dtype=np.int64),
-                    list(names), rel, _sha256(path))
+                    list(names), rel, file_sha256(path))
 
 
 def length_matched_sample(pool_lengths: np.ndarray, target_lengths: np.ndarray, n: int, seed: int,

@@ -17,8 +17,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from . import __version__
 from .profile import file_sha256
+from .version import VERSION
 
 PACKAGES = ("simpy", "numpy", "pandas", "pyarrow", "scipy", "matplotlib", "pyyaml", "dask")
 
@@ -63,7 +63,7 @@ def git_revision() -> str | None:
 
 
 def versions() -> dict[str, str]:
-    out = {"python": sys.version.split()[0], "eesim": __version__}
+    out = {"python": sys.version.split()[0], "eesim": VERSION}
     for pkg in PACKAGES:
         try:
             out[pkg] = metadata.version(pkg)

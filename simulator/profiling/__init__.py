@@ -5,4 +5,6 @@ profile``), :mod:`.model` the multi-exit wrapper, :mod:`.train` joint fine-tunin
 per-layer timing.
 """
 
-MISSING_TORCH = "profile building needs the 'profile' extra: pip install -e '.[profile]'"
+from .extras import MISSING_TORCH
+
+__all__ = ["MISSING_TORCH"]

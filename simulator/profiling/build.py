@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..glue import LABEL_NAMES, TaskSplits, normalize_task, task_splits
-from . import MISSING_TORCH
+from .extras import MISSING_TORCH
 
 # per-task defaults chosen to finish on a 2-core CPU (see profiles/README.md for the times)
 TASK_DEFAULTS: dict[str, dict] = {

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from ..config import parse_override, read_yaml, scenario_from_dict, set_dotted
-from ..errors import ConfigError, closest
+from ..errors import ConfigError, closest, unknown_key
 from ..traces import expand_path
 
 TOP_KEYS = ("name", "description", "base", "set", "seed", "replications", "policies", "grid", "zip", "sample")
@@ -225,10 +225,7 @@ class SweepSpec:
 
     def condition_config(self, values: dict[str, Any]) -> dict[str, Any]:
         """The base scenario with a condition's axis values applied (plain data)."""
-        data = copy.deepcopy(self.base)
-        for key, v in values.items():
-            set_dotted(data, key, copy.deepcopy(v))
-        return data
+        return with_values(self.base, values)
 
     def build(self, values: dict[str, Any]):
         """Validate a condition into a Scenario (ConfigError names the key)."""
@@ -288,7 +285,7 @@ def sweep_from_dict(data: dict[str, Any], sweep_dir: Path, overrides: list[str] 
                     source: str = "<inline>", name: str = "sweep") -> SweepSpec:
     for k in data:
         if k not in TOP_KEYS:
-            raise _unknown(str(k), "the top level of the sweep file", TOP_KEYS)
+            raise unknown_key(str(k), "", TOP_KEYS, where="the top level of the sweep file")
     if "base" not in data:
         raise ConfigError("missing required key 'base' (a scenario file path or an inline scenario mapping)")
     base_raw, base_dir = _load_base(data["base"], sweep_dir)
@@ -369,12 +366,6 @@ def sweep_from_dict(data: dict[str, Any], sweep_dir: Path, overrides: list[str] 
                      blocks=blocks, sample=sample, raw=raw)
 
 
-def _unknown(key: str, where: str, valid) -> ConfigError:
-    hint = closest(key, valid)
-    msg = f"unknown key '{key}' at {where}"
-    return ConfigError(msg + (f"; did you mean '{hint}'?" if hint else f"; valid: {', '.join(valid)}"))
-
-
 def _mapping(value: Any, where: str) -> dict:
     if not isinstance(value, dict):
         raise ConfigError(f"'{where}' must be a mapping of dotted scenario key: values, got {value!r}")
@@ -436,7 +427,7 @@ def _sample(value: Any, base: dict[str, Any]) -> tuple[dict[str, Any], list[Axis
                               f"{{choice: [...]}}, got {spec!r}")
         (dist, bounds), = spec.items()
         if dist not in DISTS:
-            raise _unknown(str(dist), f"'{where}'", DISTS)
+            raise unknown_key(str(dist), where, DISTS)
         if not isinstance(bounds, list) or not bounds:
             raise ConfigError(f"'{where}.{dist}' must be a non-empty list, got {bounds!r}")
         integer = False
@@ -461,11 +452,12 @@ def _sample(value: Any, base: dict[str, Any]) -> tuple[dict[str, Any], list[Axis
     return {"n": n, "method": method, "seed": seed}, block
 
 
-def _probe(base: dict[str, Any], base_dir: Path, values: dict[str, Any]) -> None:
+def with_values(base: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the plain scenario ``base`` with dotted-key ``values`` applied."""
     data = copy.deepcopy(base)
     for key, v in values.items():
         set_dotted(data, key, copy.deepcopy(v))
-    scenario_from_dict(data, base_dir)
+    return data
 
 
 def _check_block(block: list[Axis], base: dict[str, Any], base_dir: Path, valid: set[str]) -> None:
@@ -488,7 +480,7 @@ def _check_block(block: list[Axis], base: dict[str, Any], base_dir: Path, valid:
     unknown = [a.key for a in block if a.key not in valid]
     for values in probes[:1] if unknown else probes:
         try:
-            _probe(base, base_dir, values)
+            scenario_from_dict(with_values(base, values), base_dir)
         except ConfigError as e:
             if unknown:
                 hint = closest(unknown[0], sorted(valid))
