@@ -122,6 +122,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from .bandwidth import MODELS
     from .device import builtin_catalogue
+    from .engines import ENGINES
     from .policies import load_all
     from .policies.registry import describe, parameters
 
@@ -133,6 +134,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("\nBandwidth models:")
     for name, cls in MODELS.items():
         print(f"  {name:18s} {(cls.__doc__ or '').strip().splitlines()[0]}")
+    print("\nEngines:")
+    for name, target in ENGINES.items():
+        print(f"  {name:18s} {target}")
     print("\nPolicies:")
     for name, cls in sorted(load_all().items()):
         params = ", ".join(parameters(cls))
