@@ -85,7 +85,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     write_csv(out / "devices.csv", res.devices)
     if res.timeline is not None:
         write_parquet(out / "timeline.parquet", res.timeline)
-    write_yaml(out / "config.yaml", sc.to_dict())
+    write_yaml(out / "config.yaml", sc.resolved())
+    write_yaml(out / "policies.yaml", {"policies": res.decisions})
     write_manifest(out / "manifest.json", manifest(
         sc.seed, sc.profile, res.wall_s, kind="run", scenario=sc.name, source=str(args.scenario),
         overrides=overrides, replications=sc.replications, requests=len(res.requests)))

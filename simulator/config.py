@@ -18,7 +18,7 @@ from .device import DeviceSpec, resolve_catalogue
 from .engines import ENGINES
 from .errors import ConfigError, unknown_key
 from .network import LinkConfig, PayloadConfig
-from .policies.registry import make_policy, policy_label
+from .policies.registry import make_policy, policy_label, resolved_spec
 from .profile import ProfileError, get_profile
 from .schema import build, positive, require, to_plain
 from .thermal import ThermalSpec
@@ -174,6 +174,17 @@ class Scenario:
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)
+
+    def resolved(self) -> dict[str, Any]:
+        """Plain data that rebuilds this scenario from a run folder alone: every default filled in, the
+        device classes the tiers use (and any the scenario defines) written out in full, and every policy
+        with all its parameters."""
+        d = self.to_dict()
+        catalogue = self.catalogue()
+        names = sorted({t.device for t in self.tiers.values()} | set(self.devices))
+        d["devices"] = {name: to_plain(catalogue[name]) for name in names}
+        d["policies"] = [resolved_spec(make_policy(spec), policy_label(spec)) for spec in self.policies]
+        return d
 
 
 def check_against_profile(sc: Scenario, num_layers: int) -> None:

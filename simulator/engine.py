@@ -18,7 +18,7 @@ from .live import LiveNetwork
 from .policies.base import Outcome, Plan, Policy, PolicyContext, Request
 from .policies.registry import make_policy, policy_label
 from .profile import Profile, get_profile
-from .records import RequestLog, SimResult, device_frame, timeline_frame
+from .records import RequestLog, SimResult, describe_plan, device_frame, policy_record, timeline_frame
 from .streams import ARRIVALS, POLICY, SAMPLES, stream
 from .topology import build_network
 from .view import EngineView
@@ -46,6 +46,8 @@ class Simulation:
             rng=stream(sc.seed, replication, POLICY),
             hindsight_split=self.split if self.policy.hindsight else None))
         self.log = RequestLog([t.name for t in net.tiers], [link.name for link in net.links])
+        self.decisions = policy_record(self.policy, policy_spec, replication)
+        self._plans: dict[Plan, tuple[str, str]] = {}
         self._next_id = 0
 
     @property
@@ -73,10 +75,13 @@ class Simulation:
         tokens = int(self.split.tokens[sample])
         req = Request(rid, m, sample, tokens, arrival)
         plan: Plan = policy.plan(req, view)
+        text = self._plans.get(plan) or self._plans.setdefault(plan, describe_plan(
+            plan.tiers, plan.exits, plan.last_layer, self.log.tier_names))
         n_t = len(net.tiers)
         queue_s, compute_s = [0.0] * n_t, [0.0] * n_t
         nbytes_link = [0] * len(links)
         transfer_s = e_compute = e_radio = offload = 0.0
+        route = []
         cur, layer, exit_layer, dropped_at = 0, 1, 0, -1
         last, owner = plan.last_layer, plan.tiers
         while not exit_layer:
@@ -89,6 +94,7 @@ class Simulation:
                     transfer_s += env.now - t0
                     nbytes_link[link] += nbytes
                     offload += net.cost.link_offload[link]
+                    route.append(links[link].name)
                     if links[link].src == 0 and radio is not None:
                         e_radio += radio.energy_j(nbytes * 8.0, tx, sending=True)
                 cur = tier
@@ -131,7 +137,8 @@ class Simulation:
                     e_radio += radio.energy_j(reply * 8.0, tx, sending=False)
         finish = env.now
         self.log.append(rid, m, sample, tokens, arrival, finish, exit_layer, cur, dropped_at, transfer_s,
-                        e_compute, e_radio, queue_s, compute_s, nbytes_link, offload)
+                        e_compute, e_radio, queue_s, compute_s, nbytes_link, text, ">".join(route),
+                        plan.explore, offload)
         view.reach(req, exit_layer if dropped_at < 0 else layer - 1)
         policy.observe(req, Outcome(exit_layer, cur, finish - arrival, transfer_s, sum(queue_s),
                                     dropped=dropped_at >= 0), view)
@@ -153,9 +160,10 @@ class Simulation:
         requests = self.log.frame(self.label, self.replication, self.split, self.network.cost,
                                   sc.workload.warmup_s, sc.deadline_ms)
         timeline = timeline_frame(self.live, self.label, self.replication, end) if self.record else None
+        self.decisions["learned"] = self.policy.learned()
         return SimResult(policy=self.label, replication=self.replication, requests=requests,
                          timeline=timeline, devices=device_frame(self.live, self.label, self.replication, end),
-                         wall_s=time.perf_counter() - wall)
+                         wall_s=time.perf_counter() - wall, decisions=self.decisions)
 
 
 def simulate(sc: Scenario, policy_spec: str | dict, replication: int = 0,

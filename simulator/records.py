@@ -45,6 +45,17 @@ class CostModel:
         return self.lambda_per_layer * np.asarray(exit_layer, dtype=float) + self.tier_offload[np.asarray(exit_tier)]
 
 
+def describe_plan(tiers: tuple[int, ...], exits, last_layer: int, tier_names: list[str]) -> tuple[str, str]:
+    """A plan as text: where layers run (``"mobile 1-2, edge 3-4"``, up to its last layer) and its exits."""
+    parts, start = [], 1
+    for k in range(2, last_layer + 2):
+        if k > last_layer or tiers[k - 1] != tiers[start - 1]:
+            span = f"{start}" if k - 1 == start else f"{start}-{k - 1}"
+            parts.append(f"{tier_names[tiers[start - 1]]} {span}")
+            start = k
+    return ", ".join(parts), ",".join(str(e) for e in sorted(exits) if e <= last_layer)
+
+
 class RequestLog:
     """Raw per-request records of one (policy, replication) simulation, as column lists."""
 
@@ -59,15 +70,16 @@ class RequestLog:
                  "exit_tier_index", "dropped_tier_index", "transfer_s", "energy_compute_j", "energy_radio_j"]
         names += [f"queue_s_{t}" for t in self.tier_names] + [f"compute_s_{t}" for t in self.tier_names]
         names += [f"bytes_{name}" for name in self.link_names]
-        return [*names, "offload_cost"]
+        return [*names, "plan", "plan_exits", "route", "explore", "offload_cost"]
 
     def append(self, rid: int, mobile: int, sample: int, tokens: int, arrival: float, finish: float,
                exit_layer: int, tier: int, dropped_at: int, transfer_s: float, e_compute: float,
                e_radio: float, queue_s: list[float], compute_s: list[float], nbytes_link: list[int],
-               offload_cost: float) -> None:
-        """One request; ``exit_layer`` 0 means dropped at tier ``dropped_at``."""
+               plan: tuple[str, str], route: str, explore: bool, offload_cost: float) -> None:
+        """One request; ``exit_layer`` 0 means dropped at tier ``dropped_at``; ``plan`` from
+        :func:`describe_plan`, ``route`` the links the request's state crossed, in order."""
         values = [rid, mobile, sample, tokens, arrival, finish, exit_layer, tier, dropped_at, transfer_s,
-                  e_compute, e_radio, *queue_s, *compute_s, *nbytes_link, offload_cost]
+                  e_compute, e_radio, *queue_s, *compute_s, *nbytes_link, *plan, route, explore, offload_cost]
         for col, v in zip(self._cols.values(), values, strict=True):
             col.append(v)
 
@@ -112,6 +124,17 @@ class SimResult:
     timeline: pd.DataFrame | None
     devices: pd.DataFrame
     wall_s: float = 0.0
+    decisions: dict | None = None  # see policy_record
+
+
+def policy_record(policy, spec: str | dict, replication: int) -> dict:
+    """What a policy was and chose for one replication: its spec with every parameter filled in, the
+    choices ``start()`` made, and (filled in after the run) what it learned. Plain data."""
+    from .policies.registry import policy_label, resolved_spec
+
+    label = policy_label(spec)
+    return {"policy": label, "replication": replication, "spec": resolved_spec(policy, label),
+            "decisions": policy.decisions(), "learned": {}}
 
 
 def device_frame(live: LiveNetwork, label: str, replication: int, end_s: float) -> pd.DataFrame:

@@ -33,6 +33,7 @@ class RunResult:
     devices: pd.DataFrame  # one row per device x policy x replication
     timeline: pd.DataFrame | None  # replication 0: bandwidth, queues, temperature over time
     wall_s: float
+    decisions: list[dict]  # per policy x replication: resolved spec, start-time choices, what it learned
 
 
 def simulate_policy(sc: Scenario, spec: str | dict, replication: int, record_timeline: bool = False) -> SimResult:
@@ -86,4 +87,4 @@ def run_scenario(sc: Scenario, executor: Executor | None = None, progress: bool 
         scenario=sc, requests=requests, per_replication=per_rep, summary=summary,
         devices=pd.concat([r.devices for r in results], ignore_index=True),
         timeline=pd.concat(timelines, ignore_index=True) if timelines else None,
-        wall_s=time.perf_counter() - wall)
+        wall_s=time.perf_counter() - wall, decisions=[r.decisions for r in results if r.decisions])

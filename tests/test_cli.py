@@ -85,3 +85,44 @@ def test_simulating_sweeping_and_reporting_do_not_import_torch():
             "print('torch' in sys.modules or 'transformers' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "False"
+
+
+def test_run_folder_alone_reproduces_the_run(tmp_path, synth_profile):
+    f = _write(tmp_path, synth_profile, policies=["all-mobile", {"name": "dimee", "label": "d"},
+                                                  {"name": "splitee", "alpha": 0.8}])
+    out = tmp_path / "out"
+    assert main(["run", str(f), "--out", str(out), "--quiet"]) == 0
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    phone = cfg["devices"]["phone-cpu"]  # the classes actually used, written out in full
+    assert phone["speed"] > 0 and phone["power_active_w"] > 0 and phone["source"] and "thermal" in phone
+    assert set(cfg["devices"]) == {"phone-cpu", "cloud-gpu"}
+    assert cfg["policies"][1] == {"name": "dimee", "label": "d", "mode": "tolerance", "tolerance_points": 0.3,
+                                  "mu": 0.05, "grid": 41, "search_splits": False}
+    again = tmp_path / "again"
+    assert main(["run", str(out / "config.yaml"), "--out", str(again), "--quiet"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "requests.parquet"),
+                                  pd.read_parquet(again / "requests.parquet"))
+
+
+def test_policies_yaml_records_what_each_policy_chose(tmp_path, synth_profile):
+    f = _write(tmp_path, synth_profile, replications=2,
+               policies=[{"name": "dimee", "label": "d"}, {"name": "splitee", "alpha": 0.8}])
+    out = tmp_path / "out"
+    assert main(["run", str(f), "--out", str(out), "--quiet"]) == 0
+    recs = yaml.safe_load((out / "policies.yaml").read_text())["policies"]
+    assert {(r["policy"], r["replication"]) for r in recs} == {("d", 0), ("d", 1), ("splitee", 0), ("splitee", 1)}
+    d = next(r for r in recs if r["policy"] == "d")
+    thr, = d["decisions"]["thresholds"]
+    assert d["decisions"]["exit_tiers"] == ["mobile"] and 0 <= thr <= 1
+    req = pd.read_parquet(out / "requests.parquet")
+    mine = req[(req["policy"] == "d") & ~req["dropped"] & ~req["warmup"]]
+    on_mobile = mine["exit_tier"] == "mobile"  # the recorded threshold is the one applied
+    assert (mine.loc[on_mobile, "confidence"] >= thr).all()
+    s = next(r for r in recs if r["policy"] == "splitee" and r["replication"] == 0)
+    assert sum(s["learned"]["played"]) == (req[(req["policy"] == "splitee") & (req["replication"] == 0)]).shape[0]
+    sp = req[req["policy"] == "splitee"].sort_values("request_id")
+    assert sp["explore"].iloc[:3].all()  # untried arms first: exploration steps
+    want = {"mobile 1, cloud 2-6", "mobile 1-2, cloud 3-6", "mobile 1-3, cloud 4-6", "mobile 1-4, cloud 5-6",
+            "mobile 1-5, cloud 6", "mobile 1-6"}
+    assert set(sp["plan"]) == want  # every arm was played, and the plan says where each layer ran
+    assert set(sp.loc[sp["exit_tier"] == "cloud", "route"]) == {"uplink"}

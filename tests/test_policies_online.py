@@ -302,6 +302,10 @@ def test_partitioners_stay_local_on_slow_uplink_and_offload_on_fast(slow_phone_p
     fast = Simulation(scenario(prof, [spec], mbps=1000.0, requests=150), spec).run().requests
     assert (slow["exit_tier"] == "mobile").mean() > 0.8
     assert (fast["exit_tier"] != "mobile").mean() > 0.5
+    if name != "ans":  # staying local, they probe the slow link now and then, and the records say which
+        probes = slow[slow["explore"]]
+        assert len(probes) > 0 and (probes["route"] != "").all()
+        assert not fast["explore"].any()  # a fast link is measured all the time: no probe needed
 
 
 def test_dimee_in_engine_cheaper_than_all_cloud_at_near_equal_accuracy(synth_profile):

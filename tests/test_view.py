@@ -15,10 +15,6 @@ from simulator.policies.base import Plan, Policy, PolicyContractError, every_lay
 from simulator.policies.registry import REGISTRY, register
 
 
-def _register(name: str, cls):
-    return cls if name in REGISTRY else register(name)(cls)
-
-
 @dataclass
 class PeekAhead(Policy):
     """Test policy: reads the exit one layer beyond the one being decided."""
@@ -69,9 +65,16 @@ class Recorder(Policy):
         self.outcomes.append((req.id, outcome, seen))
 
 
-for _name, _cls in (("test-peek-ahead", PeekAhead), ("test-peek-arrival", PeekAtArrival),
-                    ("test-reads-labels", ReadsLabels), ("test-recorder", Recorder)):
-    _register(_name, _cls)
+@pytest.fixture(autouse=True, scope="module")
+def test_policies():
+    """Register this module's policies for its tests only (other tests list the registry)."""
+    names = {"test-peek-ahead": PeekAhead, "test-peek-arrival": PeekAtArrival, "test-reads-labels": ReadsLabels,
+             "test-recorder": Recorder}
+    for name, cls in names.items():
+        register(name)(cls)
+    yield
+    for name in names:
+        REGISTRY.pop(name, None)
 
 
 def test_reading_an_exit_beyond_the_computed_layer_is_an_error(synth_profile):

@@ -24,7 +24,7 @@ every policy may tune on the calibration split (``ctx.calib``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -43,11 +43,16 @@ class PolicyContractError(RuntimeError):
 
 @dataclass(frozen=True)
 class Plan:
-    """Per-request placement: ``tiers[k-1]`` runs layer k; exits evaluated after ``exits``."""
+    """Per-request placement: ``tiers[k-1]`` runs layer k; exits evaluated after ``exits``.
+
+    ``explore`` marks a plan chosen to learn rather than as the policy's best guess (a bandit's
+    exploration step, a partitioner's bandwidth probe, a forced sample); it is recorded per request.
+    """
 
     tiers: tuple[int, ...]
     exits: frozenset[int]
     last_layer: int
+    explore: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,16 @@ class Policy:
 
     def observe(self, req: Request, outcome: Outcome, view: SystemView) -> None:
         return None
+
+    # -- what the policy decided (recorded in a run's policies.yaml) -----------------------------
+    def decisions(self) -> dict[str, Any]:
+        """What ``start()`` chose for this replication beyond the parameters (tuned thresholds, cuts,
+        arms, pools), as plain data."""
+        return {}
+
+    def learned(self) -> dict[str, Any]:
+        """What an online policy learned by the end of the replication (plays per arm, estimates)."""
+        return {}
 
     # -- helpers for subclasses ------------------------------------------------------------
     def default_plan(self) -> Plan:

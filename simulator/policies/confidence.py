@@ -38,6 +38,9 @@ class _PerLayer(Policy):
     def plan(self, req: Request, view: SystemView) -> Plan:
         return self._plan
 
+    def decisions(self) -> dict:
+        return {"exit_layers": list(self._exits)}
+
     def _previous(self, layer: int) -> list[int]:
         """Evaluated exit layers up to and including ``layer`` (ascending)."""
         return [k for k in self._exits if k <= layer]
@@ -63,6 +66,9 @@ class Confidence(_PerLayer):
         if alpha.shape != (L,):
             raise ConfigError(f"confidence.threshold: need one value or {L} (one per layer), got {len(a)}")
         self._alpha = alpha
+
+    def decisions(self) -> dict:
+        return super().decisions() | {"threshold_at_layer": self._alpha.tolist()}
 
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         return bool(view.exit_confidence(req, layer) >= self._alpha[layer - 1])

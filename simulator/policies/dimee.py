@@ -186,6 +186,15 @@ class DIMEE(Policy):
     def plan(self, req: Request, view: SystemView) -> Plan:
         return self._plan
 
+    def decisions(self) -> dict:
+        ch = self.choice
+        names = [t.name for t in self.ctx.tiers]
+        return {"cuts": list(ch.cuts), "exit_layers": list(ch.exit_layers),
+                "exit_tiers": [names[t] for t in ch.tier_ids[:-1]], "final_tier": names[ch.tier_ids[-1]],
+                "thresholds": list(ch.thresholds), "calib_accuracy": ch.calib_accuracy,
+                "calib_cost": ch.calib_cost, "calib_full_accuracy": ch.full_accuracy,
+                "calib_full_cost": ch.full_cost}
+
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         alpha = self._alpha.get(layer)
         return alpha is not None and bool(view.exit_confidence(req, layer) >= alpha)

@@ -21,6 +21,9 @@ class _AllOn(Policy):
     def plan(self, req: Request, view: SystemView) -> Plan:
         return self._plan
 
+    def decisions(self) -> dict:
+        return {"tier": self.ctx.tiers[self._plan.tiers[0]].name}
+
 
 @register("all-mobile")
 @dataclass

@@ -8,6 +8,7 @@ observed latency; ties and first pulls are broken with ``ctx.rng``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -38,6 +39,7 @@ class UCB:
         self.c = c
         self.rng = rng
         self.t = 0
+        self.explored = False  # was the last selection an exploration step (not the greedy arm)?
 
     @property
     def means(self) -> np.ndarray:
@@ -47,10 +49,18 @@ class UCB:
         self.t += 1
         untried = np.flatnonzero(self.counts == 0)
         if untried.size:
+            self.explored = True
             return int(self.rng.choice(untried))
-        idx = self.means + self.c * np.sqrt(2.0 * math.log(self.t) / self.counts)
+        means = self.means
+        idx = means + self.c * np.sqrt(2.0 * math.log(self.t) / self.counts)
         best = np.flatnonzero(idx >= idx.max() - 1e-12)
-        return int(best[0] if best.size == 1 else self.rng.choice(best))
+        arm = int(best[0] if best.size == 1 else self.rng.choice(best))
+        self.explored = bool(means[arm] < means.max() - 1e-12)
+        return arm
+
+    def state(self) -> dict:
+        """Plays and mean reward per arm (plain data)."""
+        return {"plays": self.counts.astype(int).tolist(), "mean_reward": self.means.round(6).tolist()}
 
     def update(self, arm: int, reward: float) -> None:
         self.counts[arm] += 1
@@ -102,12 +112,20 @@ class SplitEE(Policy):
         for i in self._arms:
             exits = set(range(1, i + 1)) if self.side_info else {i}
             self._plans.append(split_plan(L, [i], [0, self._target], exits | {L}))
+        self._explore_plans = [dataclasses.replace(p, explore=True) for p in self._plans]
 
     def plan(self, req: Request, view: SystemView) -> Plan:
         arm = self.bandit.select()
         self.played[arm] += 1
         self._pending[req.id] = arm
-        return self._plans[arm]
+        return self._explore_plans[arm] if self.bandit.explored else self._plans[arm]
+
+    def decisions(self) -> dict:
+        return {"arms": list(self._arms), "target_tier": self.ctx.tiers[self._target].name, "lam": self._lam,
+                "offload_cost": self._o}
+
+    def learned(self) -> dict:
+        return {"played": self.played.tolist(), **self.bandit.state()}
 
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         arm = self._pending.get(req.id)
@@ -188,6 +206,7 @@ class CeeBERT(Policy):
         L = ctx.num_layers
         self._plan = every_layer_plan(ctx.tiers, L) if self.every_layer else scenario_plan(ctx.tiers, L)
         self._first = min(self._plan.exits)
+        self._explore_plan = dataclasses.replace(self._plan, explore=True)
         self._grid = _grid(self.grid)
         self._tier = {k + 1: t for k, t in enumerate(self._plan.tiers)}
         self.bandit = UCB(len(self._grid), self.c, ctx.rng)
@@ -195,7 +214,13 @@ class CeeBERT(Policy):
 
     def plan(self, req: Request, view: SystemView) -> Plan:
         self._pending[req.id] = self.bandit.select()
-        return self._plan
+        return self._explore_plan if self.bandit.explored else self._plan
+
+    def decisions(self) -> dict:
+        return {"grid": self._grid.tolist(), "first_exit": self._first, "exits": sorted(self._plan.exits)}
+
+    def learned(self) -> dict:
+        return self.bandit.state()
 
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         arm = self._pending.get(req.id)
@@ -250,13 +275,21 @@ class QueueAware(Policy):
         self._plan = every_layer_plan(ctx.tiers, L) if self.every_layer else scenario_plan(ctx.tiers, L)
         self._grid = _grid(self.grid)
         self._qt = self.tier_index(self.queue_tier)
+        self._explore_plan = dataclasses.replace(self._plan, explore=True)
         self.bandits = [UCB(len(self._grid), self.c, ctx.rng) for _ in range(self.max_queue + 1)]
         self._pending: dict[int, tuple[int, int]] = {}
 
     def plan(self, req: Request, view: SystemView) -> Plan:
         q = min(int(view.queue_length(req.mobile, self._qt)), self.max_queue)
         self._pending[req.id] = (q, self.bandits[q].select())
-        return self._plan
+        return self._explore_plan if self.bandits[q].explored else self._plan
+
+    def decisions(self) -> dict:
+        return {"grid": self._grid.tolist(), "queue_tier": self.ctx.tiers[self._qt].name,
+                "exits": sorted(self._plan.exits)}
+
+    def learned(self) -> dict:
+        return {"by_queue_length": [b.state() for b in self.bandits]}
 
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         qa = self._pending.get(req.id)

@@ -32,5 +32,8 @@ class Oracle(Policy):
     def plan(self, req: Request, view: SystemView) -> Plan:
         return self._plan
 
+    def decisions(self) -> dict:
+        return {"exit_layers": sorted(self._plan.exits)}
+
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         return bool(self._correct[req.sample, layer - 1])

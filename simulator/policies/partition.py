@@ -12,6 +12,7 @@ its next request is offloaded at the best offloading cut (a probe that refreshes
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,11 +79,15 @@ class _Partitioner(Policy):
         last = self._last_tx.get(req.mobile)
         return last is not None and view.now - last >= self.probe_interval_s
 
-    def make_plan(self, req: Request, view: SystemView, cut: int, exit_layer: int) -> Plan:
+    def make_plan(self, req: Request, view: SystemView, cut: int, exit_layer: int, probe: bool = False) -> Plan:
         L = self.ctx.num_layers
         if cut < exit_layer or req.mobile not in self._last_tx:
             self._last_tx[req.mobile] = view.now
-        return split_plan(L, [min(cut, exit_layer)], [0, self._server], {exit_layer}, exit_layer)
+        plan = split_plan(L, [min(cut, exit_layer)], [0, self._server], {exit_layer}, exit_layer)
+        return dataclasses.replace(plan, explore=True) if probe else plan
+
+    def decisions(self) -> dict:
+        return {"server_tier": self.ctx.tiers[self._server].name}
 
 
 @register("neurosurgeon")
@@ -126,9 +131,10 @@ class Neurosurgeon(_Partitioner):
         L = self.ctx.num_layers
         s = self.scores(req, view)
         cut = int(np.argmin(s))
-        if cut == L and self.needs_probe(req, view):
+        probe = cut == L and self.needs_probe(req, view)
+        if probe:
             cut = int(np.argmin(s[:L]))
-        return self.make_plan(req, view, cut, L)
+        return self.make_plan(req, view, cut, L, probe)
 
 
 @register("edgent")
@@ -156,6 +162,9 @@ class Edgent(_Partitioner):
         super().start(ctx)
         self.exit_accuracy = ctx.calib.exit_accuracy()
 
+    def decisions(self) -> dict:
+        return super().decisions() | {"calib_exit_accuracy": np.round(self.exit_accuracy, 6).tolist()}
+
     def choose(self, req: Request, view: SystemView, offload_only: bool = False) -> tuple[int, int, float]:
         """(exit layer, cut, predicted latency) of the chosen pair (``offload_only``: cut < exit)."""
         L = self.ctx.num_layers
@@ -177,9 +186,10 @@ class Edgent(_Partitioner):
 
     def plan(self, req: Request, view: SystemView) -> Plan:
         e, k, _ = self.choose(req, view)
-        if k >= e and self.needs_probe(req, view):
+        probe = k >= e and self.needs_probe(req, view)
+        if probe:
             e, k, _ = self.choose(req, view, offload_only=True)
-        return self.make_plan(req, view, k, e)
+        return self.make_plan(req, view, k, e, probe)
 
 
 @register("ans")
@@ -234,7 +244,12 @@ class ANS(_Partitioner):
             return split_plan(L, [L], [0, self._server], {L})
         self._offloaded += 1
         self._pending[req.id] = (best_x, best_m)
-        return split_plan(L, [best_k], [0, self._server], {L})
+        plan = split_plan(L, [best_k], [0, self._server], {L})
+        return dataclasses.replace(plan, explore=True) if local <= best_v else plan
+
+    def learned(self) -> dict:
+        theta = np.linalg.solve(self.A, self.b)
+        return {"theta_ms": theta.round(6).tolist(), "offloaded": self._offloaded, "requests": self._t}
 
     def observe(self, req: Request, outcome: Outcome, view: SystemView) -> None:
         p = self._pending.pop(req.id, None)

@@ -74,6 +74,16 @@ def describe(cls: type[Policy]) -> str:
     return doc[0] if doc else ""
 
 
+def resolved_spec(policy: Policy, label: str | None = None) -> dict[str, Any]:
+    """The spec that rebuilds ``policy``: its name, label and every parameter with defaults filled in."""
+    from ..schema import to_plain
+
+    spec: dict[str, Any] = {"name": policy.registered_name}
+    if label and label != policy.registered_name:
+        spec["label"] = label
+    return spec | to_plain(policy)
+
+
 def parameters(cls: type[Policy]) -> list[str]:
     """The policy's parameter names (its init fields)."""
     return [f.name for f in dataclasses.fields(cls) if f.init]

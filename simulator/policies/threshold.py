@@ -44,6 +44,9 @@ class Threshold(Policy):
                 raise ConfigError(f"threshold at layer {layer} must be in [0, 1], got {alpha}")
         self._alpha = by_layer
 
+    def decisions(self) -> dict:
+        return {"threshold_at_layer": dict(sorted(self._alpha.items()))}
+
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         alpha = self._alpha.get(layer)
         return alpha is not None and view.exit_confidence(req, layer) >= alpha
