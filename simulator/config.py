@@ -45,17 +45,82 @@ class TierConfig:
             require(self.queue_capacity >= 0, f"'{path}.queue_capacity' must be non-negative")
 
 
+COST_PRESETS: dict[str, dict[str, Any]] = {
+    # today's formula (and the default): lambda for every layer computed wherever it runs, and an
+    # offload cost for every link a request's state crosses
+    "per-link": {"lambda_per_layer": 0.1, "offload": 1.0},
+    # the SplitEE authors' code (Bajpai, Trivedi & Hanawal 2023; github.com/Div290/SplitEE, SplitEE.py,
+    # reward_cost_yPred_generator): cost = lambda * (layers on the device) + o when offloaded; layers on
+    # the server are free; lambda = 1/10, o swept over 0.1..0.6 (0.5 here); one o per offload, whatever
+    # the route from the device
+    "splitee-code": {"lambda_per_layer": {"@first": 0.1, "@others": 0.0}, "offload": {"@first->*": 0.5}},
+}
+
+
 @dataclass
 class CostConfig:
-    """The early-exit papers' abstract cost: lambda per layer computed + a cost per link crossed."""
+    """The early-exit papers' abstract cost: lambda per layer computed + a cost per offload.
 
-    lambda_per_layer: float = 0.1
-    offload: float | list[float] = 1.0
+    ``preset`` (``per-link``, the default, or ``splitee-code``) fills what is not given.
+    ``lambda_per_layer``: one number, or ``{tier: lambda}`` (tiers not named cost 0).
+    ``offload``: one number per link crossed, a list with one per link (``links`` order), or per route
+    ``{"mobile->edge": o, "mobile->cloud": o, "edge->cloud": o}`` (paid once per move between those
+    tiers, whatever links it crosses; routes not named cost 0).
+    """
+
+    preset: str = "per-link"
+    lambda_per_layer: float | dict[str, float] | None = None
+    offload: float | list[float] | dict[str, float] | None = None
 
     def check(self, path: str) -> None:
-        positive(self.lambda_per_layer, f"{path}.lambda_per_layer", allow_zero=True)
-        for i, c in enumerate(self.offload if isinstance(self.offload, list) else [self.offload]):
-            positive(c, f"{path}.offload[{i}]", allow_zero=True)
+        if self.preset not in COST_PRESETS:
+            raise unknown_key(self.preset, f"{path}.preset", COST_PRESETS, what="cost preset")
+        lam = self.lambda_per_layer
+        for k, v in (lam.items() if isinstance(lam, dict) else [("", lam)]):
+            positive(v, f"{path}.lambda_per_layer" + (f".{k}" if k else ""), allow_zero=True)
+        o = self.offload
+        items = o.items() if isinstance(o, dict) else enumerate(o) if isinstance(o, list) else [("", o)]
+        for k, v in items:
+            positive(v, f"{path}.offload" + (f"[{k}]" if isinstance(k, int) else f".{k}" if k else ""),
+                     allow_zero=True)
+
+    def resolve(self, tiers: list[str], n_links: int, path: str = "cost") -> None:
+        """Fill ``lambda_per_layer`` and ``offload`` from the preset and check names against the tiers."""
+        preset = COST_PRESETS[self.preset]
+        if self.lambda_per_layer is None:
+            lam = preset["lambda_per_layer"]
+            self.lambda_per_layer = ({t: lam["@first"] if i == 0 else lam["@others"] for i, t in enumerate(tiers)}
+                                     if isinstance(lam, dict) else lam)
+        if self.offload is None:
+            o = preset["offload"]
+            self.offload = {f"{tiers[0]}->{t}": o["@first->*"] for t in tiers[1:]} if isinstance(o, dict) else o
+        if isinstance(self.lambda_per_layer, dict):
+            for t in self.lambda_per_layer:
+                if t not in tiers:
+                    raise unknown_key(t, f"{path}.lambda_per_layer", tiers, what="tier")
+        if isinstance(self.offload, list):
+            require(len(self.offload) == n_links, f"'{path}.offload' must have {n_links} entries (one per link)")
+        elif isinstance(self.offload, dict):
+            for route in self.offload:
+                a, _, b = route.partition("->")
+                a, b = a.strip(), b.strip()
+                require(a in tiers and b in tiers and tiers.index(a) < tiers.index(b),
+                        f"'{path}.offload': route {route!r} must be 'lower->higher' between tiers "
+                        f"({' -> '.join(tiers)})")
+
+    def per_tier_lambda(self, tiers: list[str]) -> list[float]:
+        lam = self.lambda_per_layer
+        return [float(lam.get(t, 0.0)) for t in tiers] if isinstance(lam, dict) else [float(lam)] * len(tiers)
+
+    def per_route_offload(self, tiers: list[str]) -> dict[tuple[int, int], float]:
+        """(from tier index, to tier index) -> cost, when the offload cost is given per route."""
+        if not isinstance(self.offload, dict):
+            return {}
+        out = {}
+        for route, v in self.offload.items():
+            a, _, b = route.partition("->")
+            out[(tiers.index(a.strip()), tiers.index(b.strip()))] = float(v)
+        return out
 
 
 def _policies(value: Any, path: str) -> list[Any]:
@@ -101,9 +166,7 @@ class Scenario:
         for name, t in self.tiers.items():
             if t.device not in catalogue:
                 raise unknown_key(t.device, f"tiers.{name}.device", catalogue, what="device class")
-        if isinstance(self.cost.offload, list):
-            require(len(self.cost.offload) == len(self.links),
-                    f"'cost.offload' must have {len(self.links)} entries (one per link)")
+        self.cost.resolve(list(self.tiers), len(self.links))
         for label, t in self.tiers.items():
             for k in t.layers:
                 require(k >= 1, f"'tiers.{label}.layers' must be >= 1")
@@ -157,7 +220,10 @@ class Scenario:
         return cached[1]
 
     def offload_costs(self) -> list[float]:
+        """Offload cost of each link (zero when the cost is given per route)."""
         o = self.cost.offload
+        if isinstance(o, dict):
+            return [0.0] * len(self.links)
         return list(o) if isinstance(o, list) else [float(o)] * len(self.links)
 
     def thermal_for(self, tier: str) -> ThermalSpec:

@@ -88,6 +88,7 @@ class Simulation:
             tier = owner[layer - 1]
             if tier != cur:
                 nbytes = net.transfer_bytes(tokens, layer - 1)
+                offload += net.cost.route_offload.get((cur, tier), 0.0)
                 for link in net.route(cur, tier):
                     t0 = env.now
                     _, tx = yield from live.uplink(m, link).transmit(nbytes)
@@ -138,7 +139,7 @@ class Simulation:
         finish = env.now
         self.log.append(rid, m, sample, tokens, arrival, finish, exit_layer, cur, dropped_at, transfer_s,
                         e_compute, e_radio, queue_s, compute_s, nbytes_link, text, ">".join(route),
-                        plan.explore, offload)
+                        plan.explore, net.cost.layers(plan.tiers, exit_layer), offload)
         view.reach(req, exit_layer if dropped_at < 0 else layer - 1)
         policy.observe(req, Outcome(exit_layer, cur, finish - arrival, transfer_s, sum(queue_s),
                                     dropped=dropped_at >= 0), view)
@@ -157,8 +158,8 @@ class Simulation:
         self.env.run()
         self.live.finish()
         end = self.env.now
-        requests = self.log.frame(self.label, self.replication, self.split, self.network.cost,
-                                  sc.workload.warmup_s, sc.deadline_ms)
+        requests = self.log.frame(self.label, self.replication, self.split, sc.workload.warmup_s,
+                                  sc.deadline_ms)
         timeline = timeline_frame(self.live, self.label, self.replication, end) if self.record else None
         self.decisions["learned"] = self.policy.learned()
         return SimResult(policy=self.label, replication=self.replication, requests=requests,

@@ -9,8 +9,7 @@ and the :class:`CostModel`. Every engine shares this, so their outputs have the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,25 +23,52 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class CostModel:
-    """The early-exit papers' abstract cost: ``lambda`` per layer computed + an offload cost per link crossed.
+    """The early-exit papers' abstract cost of one request: layers computed + offloading.
 
-    ``link_offload[l]`` is the cost of sending a request's state up link ``l`` (scenario order);
-    ``tier_offload[t]`` is the cost of climbing from the first tier to tier ``t`` link by link over the
-    consecutive chain (what policies predict with; equal to the recorded cost unless a request takes a
-    direct link that skips tiers).
+    Layers cost ``lambda_per_tier[t]`` each on tier t (one value everywhere in today's formula; the
+    SplitEE authors' code charges only on-device layers). Moving a request's state up from tier a to
+    tier b costs ``link_offload`` of every link its route crosses, plus ``route_offload[(a, b)]`` (zero
+    unless the cost is given per route). See :func:`simulator.config.CostConfig`.
     """
 
-    lambda_per_layer: float
+    lambda_per_tier: tuple[float, ...]
     link_offload: tuple[float, ...]
     chain: tuple[int, ...]  # chain[i]: the link from tier i to tier i + 1
+    routes: dict = field(default_factory=dict, compare=False)  # (a, b) -> link indices
+    route_offload: dict = field(default_factory=dict, compare=False)  # (a, b) -> cost
 
-    @cached_property
-    def tier_offload(self) -> np.ndarray:
-        return np.concatenate([[0.0], np.cumsum([self.link_offload[link] for link in self.chain])])
+    @property
+    def uniform(self) -> bool:
+        return len(set(self.lambda_per_tier)) <= 1
 
-    def cost(self, exit_layer, exit_tier) -> np.ndarray:
-        """Cost of exiting after ``exit_layer`` layers at ``exit_tier`` having climbed the chain."""
-        return self.lambda_per_layer * np.asarray(exit_layer, dtype=float) + self.tier_offload[np.asarray(exit_tier)]
+    @property
+    def lambda_per_layer(self) -> float:
+        """The per-layer cost (the first tier's, when it differs per tier)."""
+        return self.lambda_per_tier[0]
+
+    def layers(self, owner: tuple[int, ...], exit_layer: int) -> float:
+        """Cost of computing layers 1..``exit_layer`` where ``owner[k-1]`` runs layer k."""
+        if self.uniform:
+            return self.lambda_per_tier[0] * exit_layer
+        return float(sum(self.lambda_per_tier[t] for t in owner[:exit_layer]))
+
+    def move(self, a: int, b: int) -> float:
+        """Offload cost of moving a request's state up from tier ``a`` to tier ``b`` over its route."""
+        total = 0.0
+        for link in self.routes.get((a, b), ()):
+            total += self.link_offload[link]
+        return total + self.route_offload.get((a, b), 0.0)
+
+    def plan_cost(self, owner: tuple[int, ...], exit_layer: int) -> float:
+        """Cost of a request that runs layer k on ``owner[k-1]`` and exits after ``exit_layer``."""
+        offload, cur = 0.0, 0
+        for t in owner[:exit_layer]:
+            if t != cur:
+                for link in self.routes.get((cur, t), ()):
+                    offload += self.link_offload[link]
+                offload += self.route_offload.get((cur, t), 0.0)
+                cur = t
+        return self.layers(owner, exit_layer) + offload
 
 
 def describe_plan(tiers: tuple[int, ...], exits, last_layer: int, tier_names: list[str]) -> tuple[str, str]:
@@ -70,23 +96,25 @@ class RequestLog:
                  "exit_tier_index", "dropped_tier_index", "transfer_s", "energy_compute_j", "energy_radio_j"]
         names += [f"queue_s_{t}" for t in self.tier_names] + [f"compute_s_{t}" for t in self.tier_names]
         names += [f"bytes_{name}" for name in self.link_names]
-        return [*names, "plan", "plan_exits", "route", "explore", "offload_cost"]
+        return [*names, "plan", "plan_exits", "route", "explore", "layer_cost", "offload_cost"]
 
     def append(self, rid: int, mobile: int, sample: int, tokens: int, arrival: float, finish: float,
                exit_layer: int, tier: int, dropped_at: int, transfer_s: float, e_compute: float,
                e_radio: float, queue_s: list[float], compute_s: list[float], nbytes_link: list[int],
-               plan: tuple[str, str], route: str, explore: bool, offload_cost: float) -> None:
+               plan: tuple[str, str], route: str, explore: bool, layer_cost: float,
+               offload_cost: float) -> None:
         """One request; ``exit_layer`` 0 means dropped at tier ``dropped_at``; ``plan`` from
         :func:`describe_plan`, ``route`` the links the request's state crossed, in order."""
         values = [rid, mobile, sample, tokens, arrival, finish, exit_layer, tier, dropped_at, transfer_s,
-                  e_compute, e_radio, *queue_s, *compute_s, *nbytes_link, *plan, route, explore, offload_cost]
+                  e_compute, e_radio, *queue_s, *compute_s, *nbytes_link, *plan, route, explore, layer_cost,
+                  offload_cost]
         for col, v in zip(self._cols.values(), values, strict=True):
             col.append(v)
 
     def __len__(self) -> int:
         return len(self._cols["request_id"])
 
-    def frame(self, label: str, replication: int, split: Split, cost: CostModel, warmup_s: float,
+    def frame(self, label: str, replication: int, split: Split, warmup_s: float,
               deadline_ms: float | None) -> pd.DataFrame:
         """The ``requests.parquet`` rows of this simulation, sorted by request id."""
         df = pd.DataFrame(self._cols)
@@ -107,11 +135,11 @@ class RequestLog:
         df["energy_mobile_j"] = df["energy_compute_j"] + df["energy_radio_j"]
         byte_cols = [f"bytes_{n}" for n in self.link_names]
         df["bytes_total"] = df[byte_cols].sum(axis=1) if byte_cols else 0
-        df["cost"] = np.where(done, cost.lambda_per_layer * df["exit_layer"] + df["offload_cost"], np.nan)
+        df["cost"] = np.where(done, df["layer_cost"] + df["offload_cost"], np.nan)
         df["warmup"] = df["arrival_s"] < warmup_s
         if deadline_ms is not None:
             df["deadline_met"] = done & (df["latency_ms"] <= deadline_ms)
-        return df.drop(columns=["exit_tier_index", "dropped_tier_index", "offload_cost"])
+        return df.drop(columns=["exit_tier_index", "dropped_tier_index", "layer_cost", "offload_cost"])
 
 
 @dataclass

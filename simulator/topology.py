@@ -195,7 +195,9 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
         attachment.append(p)
 
     routes, chain = build_routes(len(tiers), edges)
-    cost = CostModel(float(sc.cost.lambda_per_layer), tuple(sc.offload_costs()), tuple(chain))
+    names = list(sc.tiers)
+    cost = CostModel(tuple(sc.cost.per_tier_lambda(names)), tuple(sc.offload_costs()), tuple(chain),
+                     routes, sc.cost.per_route_offload(names))
     return Network(tiers=tiers, devices=devices, links=links, channels=channels, tables=tables,
                    attachment=attachment, routes=routes, chain=chain, payload=sc.payload,
                    hidden_size=profile.hidden_size, radio=devices[0][0].spec.radio, cost=cost)

@@ -71,3 +71,44 @@ def test_invalid_yaml_names_file_and_line(tmp_path):
     f.write_text("name: x\ntiers: [\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml:\d+: not valid YAML"):
         load_scenario(f)
+
+
+def _cost_scenario(profile, cost):
+    return {
+        "name": "cost", "profile": str(profile), "seed": 1,
+        "tiers": {"mobile": {"device": "phone-cpu", "layers": [1, 2]},
+                  "edge": {"device": "jetson-orin", "layers": [3, 4]},
+                  "cloud": {"device": "cloud-gpu", "layers": [5, 6]}},
+        "links": {"uplink": {"bandwidth": 20}, "backhaul": {"bandwidth": 200}},
+        "workload": {"rate_per_s": 1, "requests": 60}, "cost": cost,
+        "policies": ["all-mobile", "all-cloud", {"name": "threshold", "thresholds": 0.9}],
+    }
+
+
+def test_cost_presets_and_per_route_costs_in_the_engine(synth_profile):
+    from simulator.engine import simulate
+
+    sc = scenario_from_dict(_cost_scenario(synth_profile, {"preset": "splitee-code"}))
+    assert sc.cost.lambda_per_layer == {"mobile": 0.1, "edge": 0.0, "cloud": 0.0}
+    assert sc.cost.offload == {"mobile->edge": 0.5, "mobile->cloud": 0.5}
+    assert simulate(sc, "all-cloud").requests["cost"].to_numpy() == pytest.approx(0.5)  # server layers free
+    assert simulate(sc, "all-mobile").requests["cost"].to_numpy() == pytest.approx(0.6)
+    th = simulate(sc, {"name": "threshold", "thresholds": 0.9}).requests
+    want = th["exit_tier"].map({"mobile": 0.2, "edge": 0.7, "cloud": 0.7})  # edge -> cloud costs nothing here
+    assert th["cost"].to_numpy() == pytest.approx(want.to_numpy())
+    custom = scenario_from_dict(_cost_scenario(synth_profile, {"lambda_per_layer": {"mobile": 0.3, "edge": 0.1},
+                                                               "offload": {"mobile->edge": 1, "edge->cloud": 2}}))
+    th = simulate(custom, {"name": "threshold", "thresholds": 0.9}).requests
+    want = th["exit_tier"].map({"mobile": 0.6, "edge": 0.6 + 0.2 + 1, "cloud": 0.6 + 0.2 + 3})
+    assert th["cost"].to_numpy() == pytest.approx(want.to_numpy())
+
+
+@pytest.mark.parametrize("cost, message", [
+    ({"preset": "splitee"}, "unknown cost preset 'splitee'.*did you mean 'splitee-code'"),
+    ({"offload": {"edge->mobile": 1}}, "must be 'lower->higher'"),
+    ({"lambda_per_layer": {"edg": 0.1}}, "did you mean 'edge'"),
+    ({"offload": [1, 2, 3]}, "must have 2 entries"),
+])
+def test_bad_cost_config(synth_profile, cost, message):
+    with pytest.raises(ConfigError, match=message):
+        scenario_from_dict(_cost_scenario(synth_profile, cost))

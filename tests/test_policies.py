@@ -34,7 +34,9 @@ def context(split: Split, calib: Split | None = None, tiers=None, lam=0.1, offlo
             seed=0) -> PolicyContext:
     prof = Profile(meta={"num_layers": L, "hidden_size": 8, "num_classes": 2},
                    splits={"eval": split, "calib": calib if calib is not None else split}, timing=None)
-    cost = CostModel(lam, tuple(offload), tuple(range(len(offload))))
+    n = len(offload) + 1  # tiers; the links form the chain
+    routes = {(a, b): tuple(range(a, b)) for a in range(n) for b in range(a + 1, n)}
+    cost = CostModel((lam,) * n, tuple(offload), tuple(range(len(offload))), routes)
     return PolicyContext(profile=prof, tiers=tiers or tiers3(), num_layers=L, cost=cost,
                          rng=np.random.default_rng(seed), hindsight_split=split)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from simulator.records import CostModel, describe_plan
@@ -15,8 +14,13 @@ def test_describe_plan_runs_of_tiers_up_to_the_last_layer():
     assert describe_plan((0, 0, 1, 1, 1, 1), {3}, 3, names) == ("mobile 1-2, edge 3", "3")  # truncated model
 
 
-def test_cost_model_climbs_the_chain():
-    cost = CostModel(0.1, (0.5, 1.0, 3.0), (0, 1))  # link 2 is a direct link: not on the chain
-    assert cost.cost(6, 2) == pytest.approx(0.6 + 1.5)
-    assert cost.cost(2, 0) == pytest.approx(0.2)
-    np.testing.assert_allclose(cost.cost([1, 4], [0, 1]), [0.1, 0.9])
+def test_cost_model_per_link_per_tier_and_per_route():
+    routes = {(0, 1): (0,), (1, 2): (1,), (0, 2): (2,)}  # link 2 is a direct mobile -> cloud link
+    cost = CostModel((0.1, 0.1, 0.1), (0.5, 1.0, 3.0), (0, 1), routes)
+    assert cost.plan_cost((0, 0, 1, 1, 2, 2), 6) == pytest.approx(0.6 + 0.5 + 1.0)  # climbs the chain
+    assert cost.plan_cost((2,) * 6, 6) == pytest.approx(0.6 + 3.0)  # takes the direct link
+    assert cost.plan_cost((0, 0, 1, 1, 2, 2), 2) == pytest.approx(0.2)
+    authors = CostModel((0.1, 0.0, 0.0), (0.0, 0.0, 0.0), (0, 1), routes, {(0, 1): 0.4, (0, 2): 0.4})
+    assert authors.plan_cost((0, 0, 0, 2, 2, 2), 6) == pytest.approx(0.3 + 0.4)  # server layers are free
+    assert authors.plan_cost((0, 0, 1, 1, 2, 2), 6) == pytest.approx(0.2 + 0.4)  # edge -> cloud costs 0
+    assert authors.move(0, 2) == pytest.approx(0.4)

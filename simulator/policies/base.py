@@ -165,10 +165,6 @@ class PolicyContext:
     def lambda_per_layer(self) -> float:
         return self.cost.lambda_per_layer
 
-    @property
-    def offload_costs(self) -> list[float]:
-        """Offload cost of each link of the consecutive chain (tier i to tier i + 1)."""
-        return [self.cost.link_offload[link] for link in self.cost.chain]
 
 
 @dataclass

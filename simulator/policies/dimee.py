@@ -146,7 +146,8 @@ class DIMEE(Policy):
         best: tuple[float, float, Choice] | None = None
         for cuts, ids in self._candidates(ctx):
             exit_layers = list(cuts)
-            costs = [float(ctx.cost.cost(k, t)) for k, t in zip([*exit_layers, L], ids, strict=True)]
+            owner = split_plan(L, list(cuts), list(ids)).tiers
+            costs = [ctx.cost.plan_cost(owner, k) for k in [*exit_layers, L]]
             grids = [threshold_grid(conf[:, k - 1], self.grid) for k in exit_layers]
             if not grids:
                 grids = [np.array([np.inf])]

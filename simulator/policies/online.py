@@ -102,8 +102,8 @@ class SplitEE(Policy):
             if not 1 <= a <= L:
                 raise ConfigError(f"{self.registered_name}.arms: {a} is outside 1..{L}")
         self._target = self.tier_index(self.tier)
-        self._lam = ctx.lambda_per_layer if self.lam is None else self.lam
-        o = sum(ctx.offload_costs[: self._target]) if self.offload is None else self.offload
+        self._lam = ctx.cost.lambda_per_tier[0] if self.lam is None else self.lam
+        o = ctx.cost.move(0, self._target) if self.offload is None else self.offload
         self._o = o * self.offload_scale
         self.bandit = UCB(len(self._arms), self.c, ctx.rng)
         self.played = np.zeros(len(self._arms), dtype=int)  # plays (bandit.counts also has side updates)
@@ -238,8 +238,8 @@ class CeeBERT(Policy):
             if self.overhead is not None:
                 extra = self.overhead
             else:
-                costs = self.ctx.cost.cost([i, e], [self._tier[i], outcome.exit_tier])
-                extra = self.mu * float(costs[1] - costs[0])
+                owner = self._plan.tiers
+                extra = self.mu * (self.ctx.cost.plan_cost(owner, e) - self.ctx.cost.plan_cost(owner, i))
             r = float(c[e - 1] - c[i - 1] - extra)
         self.bandit.update(arm, r)
 
@@ -300,6 +300,6 @@ class QueueAware(Policy):
         if qa is None or outcome.dropped:
             return
         e = outcome.exit_layer
-        cost = float(self.ctx.cost.cost([e], [outcome.exit_tier])[0])
+        cost = self.ctx.cost.plan_cost(self._plan.tiers, e)
         r = float(view.exit_confidence(req, e)) - self.mu * cost - self.kappa * outcome.latency_s
         self.bandits[qa[0]].update(qa[1], r)
