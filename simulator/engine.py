@@ -15,7 +15,7 @@ import simpy
 
 from .config import Scenario
 from .live import LiveNetwork
-from .policies.base import Outcome, Plan, Policy, PolicyContext, Request
+from .policies.base import Outcome, Plan, Policy, PolicyContext, Request, checked_redirect
 from .policies.registry import make_policy, policy_label
 from .profile import Profile, get_profile
 from .records import RequestLog, SimResult, describe_plan, device_frame, policy_record, timeline_frame
@@ -75,8 +75,6 @@ class Simulation:
         tokens = int(self.split.tokens[sample])
         req = Request(rid, m, sample, tokens, arrival)
         plan: Plan = policy.plan(req, view)
-        text = self._plans.get(plan) or self._plans.setdefault(plan, describe_plan(
-            plan.tiers, plan.exits, plan.last_layer, self.log.tier_names))
         n_t = len(net.tiers)
         queue_s, compute_s = [0.0] * n_t, [0.0] * n_t
         nbytes_link = [0] * len(links)
@@ -118,6 +116,10 @@ class Simulation:
                     if policy.decide(req, k, view):
                         exit_layer = k
                         break
+                    new = policy.redirect(req, k, view)
+                    if new is not None:  # the rest of the request follows the new plan
+                        plan = checked_redirect(plan, new, k)
+                        owner, last, end = plan.tiers, plan.last_layer, k
                 k += 1
             service = yield from live.device(m, tier).serve(float(work))
             if service.dropped:
@@ -138,12 +140,18 @@ class Simulation:
                     e_radio += radio.energy_j(reply * 8.0, tx, sending=False)
         finish = env.now
         self.log.append(rid, m, sample, tokens, arrival, finish, exit_layer, cur, dropped_at, transfer_s,
-                        e_compute, e_radio, queue_s, compute_s, nbytes_link, text, ">".join(route),
+                        e_compute, e_radio, queue_s, compute_s, nbytes_link, self._describe(plan), ">".join(route),
                         plan.explore, net.cost.layers(plan.tiers, exit_layer), offload)
         view.reach(req, exit_layer if dropped_at < 0 else layer - 1)
         policy.observe(req, Outcome(exit_layer, cur, finish - arrival, transfer_s, sum(queue_s),
                                     dropped=dropped_at >= 0), view)
         view.forget(req)
+
+    def _describe(self, plan: Plan) -> tuple[str, str]:
+        text = self._plans.get(plan)
+        if text is None:
+            text = self._plans[plan] = describe_plan(plan.tiers, plan.exits, plan.last_layer, self.log.tier_names)
+        return text
 
     # -- run --------------------------------------------------------------------------------
     def run(self) -> SimResult:

@@ -12,6 +12,8 @@ key                          shape      meaning
 ``<split>_labels``           [N]        true label (int)
 ``<split>_tokens``           [N]        token count incl. special tokens (int)
 ``<split>_ids``              [N]        row index of the sample in its source file (int)
+``<split>_proj`` (optional)  [N, L, D]  low-dimensional projection of the pooled representation at
+                                        every exit (for clustering policies; float16)
 ``timing_seq_lens``          [S]        sequence lengths at which timings were measured (increasing)
 ``timing_batch_sizes``       [B]        batch sizes measured (first is 1)
 ``timing_layer_ms``          [B, S, L]  median forward time of each encoder layer for a whole batch
@@ -56,6 +58,7 @@ class Split:
     labels: np.ndarray  # [N]
     tokens: np.ndarray  # [N]
     ids: np.ndarray  # [N]
+    proj: np.ndarray | None = None  # [N, L, D] low-dimensional projection of each exit's pooled input
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -188,6 +191,8 @@ def save_profile(path: str | Path, meta: dict, splits: dict[str, Split], timing:
         arrays[f"{name}_labels"] = np.asarray(s.labels, dtype=np.int64)
         arrays[f"{name}_tokens"] = np.asarray(s.tokens, dtype=np.int32)
         arrays[f"{name}_ids"] = np.asarray(s.ids, dtype=np.int64)
+        if s.proj is not None:
+            arrays[f"{name}_proj"] = np.asarray(s.proj, dtype=np.float16)
     arrays["timing_seq_lens"] = np.asarray(timing.seq_lens, dtype=np.int64)
     arrays["timing_batch_sizes"] = np.asarray(timing.batch_sizes, dtype=np.int64)
     arrays["timing_layer_ms"] = np.asarray(timing.layer_ms, dtype=np.float64)
@@ -213,7 +218,7 @@ def load_profile(path: str | Path) -> Profile:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, zlib.error) as e:
         raise ProfileError(f"{path}: not a readable profile (.npz) file: {e}") from None
     meta = _validate(arrays, str(path))
-    splits = {s: Split(*(arrays[f"{s}_{k}"] for k in _SPLIT_KEYS)) for s in SPLITS}
+    splits = {s: Split(*(arrays[f"{s}_{k}"] for k in _SPLIT_KEYS), proj=arrays.get(f"{s}_proj")) for s in SPLITS}
     timing = Timing(*(arrays[k] for k in _TIMING_KEYS))
     return Profile(meta=meta, splits=splits, timing=timing, path=path, sha256=file_sha256(path))
 
@@ -252,6 +257,10 @@ def _validate(arrays: dict[str, np.ndarray], where: str) -> dict:
             raise fail(f"{s}_tokens must be positive")
         if not np.all(np.isfinite(lg.astype(np.float32))):
             raise fail(f"{s}_logits contain NaN or infinity")
+        proj = arrays.get(f"{s}_proj")
+        if proj is not None and (proj.ndim != 3 or proj.shape[:2] != (n, n_layers)
+                                 or not np.all(np.isfinite(proj.astype(np.float32)))):
+            raise fail(f"{s}_proj has shape {proj.shape} or non-finite values, expected finite [{n}, {n_layers}, D]")
     sl, bs = arrays["timing_seq_lens"], arrays["timing_batch_sizes"]
     if sl.ndim != 1 or len(sl) < 1 or np.any(np.diff(sl) <= 0):
         raise fail("timing_seq_lens must be a non-empty increasing vector")

@@ -56,6 +56,13 @@ class ExitView:
         """Predicted class of the exit after ``layer``."""
         return int(self._split.pred[req.sample, self._check(req, layer)])
 
+    def exit_representation(self, req: Request, layer: int) -> np.ndarray:
+        """The low-dimensional projection of the pooled representation at the exit after ``layer``
+        (profiles that store one: ``Split.proj``)."""
+        if self._split.proj is None:
+            raise PolicyContractError("this profile stores no representations (<split>_proj)")
+        return self._split.proj[req.sample, self._check(req, layer)].astype(np.float64)
+
     def exit_confidences(self, req: Request, upto: int) -> np.ndarray:
         """Confidences of the exits after layers 1..``upto`` (a read-only copy)."""
         self._check(req, upto)

@@ -97,7 +97,7 @@ def test_run_folder_alone_reproduces_the_run(tmp_path, synth_profile):
     assert phone["speed"] > 0 and phone["power_active_w"] > 0 and phone["source"] and "thermal" in phone
     assert set(cfg["devices"]) == {"phone-cpu", "cloud-gpu"}
     assert cfg["policies"][1] == {"name": "dimee", "label": "d", "mode": "tolerance", "tolerance_points": 0.3,
-                                  "mu": 0.05, "grid": 41, "search_splits": False}
+                                  "mu": 0.05, "grid": 41, "search_splits": False, "pools": "threshold", "clusters": 8}
     again = tmp_path / "again"
     assert main(["run", str(out / "config.yaml"), "--out", str(again), "--quiet"]) == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out / "requests.parquet"),

@@ -5,7 +5,9 @@ A policy is a small dataclass registered by name. The engine asks it, per reques
 1. ``plan(req, view)`` at arrival: a :class:`Plan` giving the tier of every layer (non-decreasing:
    hidden states only move up, mobile -> edge -> cloud), the layers after which an exit head is
    evaluated, and the last layer computed.
-2. ``decide(req, layer, view)`` after each exit layer of the plan: True stops the request there.
+2. ``decide(req, layer, view)`` after each exit layer of the plan: True stops the request there;
+   otherwise ``redirect(req, layer, view)`` may give a new plan for the layers after it (e.g. a hard
+   sample sent straight to the cloud once the mobile exit has been seen).
    Decisions inside one tier's stretch of layers are taken when the device starts that stretch
    (the state a real device would see then); the compute time of every layer and every evaluated exit
    head is charged.
@@ -131,6 +133,9 @@ class SystemView(Protocol):
     def exit_prediction(self, req: Request, layer: int) -> int:
         """Predicted class of the exit after ``layer`` (computed layers only)."""
 
+    def exit_representation(self, req: Request, layer: int) -> np.ndarray:
+        """Projection of the pooled representation at the exit after ``layer`` (computed layers only)."""
+
     def exit_confidences(self, req: Request, upto: int) -> np.ndarray:
         """Confidences of the exits after layers 1..``upto`` (computed layers only)."""
 
@@ -186,6 +191,11 @@ class Policy:
     def observe(self, req: Request, outcome: Outcome, view: SystemView) -> None:
         return None
 
+    def redirect(self, req: Request, layer: int, view: SystemView) -> Plan | None:
+        """After an evaluated exit at ``layer`` that did not stop the request: a new plan whose layers
+        1..``layer`` are unchanged, for the rest of the request; None keeps the plan."""
+        return None
+
     # -- what the policy decided (recorded in a run's policies.yaml) -----------------------------
     def decisions(self) -> dict[str, Any]:
         """What ``start()`` chose for this replication beyond the parameters (tuned thresholds, cuts,
@@ -211,6 +221,14 @@ class Policy:
                 return t.index
         raise unknown_key(str(name_or_index), f"policy {self.registered_name}", [t.name for t in tiers],
                           what="tier")
+
+
+def checked_redirect(old: Plan, new: Plan, layer: int) -> Plan:
+    """``new`` if it keeps layers 1..``layer`` where ``old`` ran them and has layers left to run."""
+    if new.tiers[:layer] != old.tiers[:layer] or new.last_layer <= layer:
+        raise PolicyContractError(f"redirect after layer {layer} must keep layers 1..{layer} where they ran "
+                                  f"and leave layers to run")
+    return new
 
 
 def scenario_plan(tiers: list[TierInfo], num_layers: int) -> Plan:

@@ -10,10 +10,36 @@ import numpy as np
 from ..errors import ConfigError
 from ..profile import Split
 from ..schema import require
-from .base import Plan, Policy, PolicyContext, Request, SystemView, scenario_plan, split_plan
+from .base import Outcome, Plan, Policy, PolicyContext, Request, SystemView, scenario_plan, split_plan
 from .registry import register
 
 MODES = ("tolerance", "cost")
+POOLS = ("threshold", "cluster")
+
+
+def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 4,
+           iters: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd's k-means with k-means++ seeding, best of ``n_init``: (centroids [k, D], labels [N])."""
+    k = min(k, len(x))
+    best = None
+    for _ in range(n_init):
+        centres = [x[rng.integers(len(x))]]
+        for _ in range(k - 1):
+            d2 = np.min(((x[:, None, :] - np.asarray(centres)[None]) ** 2).sum(-1), axis=1)
+            p = d2 / d2.sum() if d2.sum() > 0 else None
+            centres.append(x[rng.choice(len(x), p=p)])
+        c = np.asarray(centres, dtype=np.float64)
+        for _ in range(iters):
+            labels = np.argmin(((x[:, None, :] - c[None]) ** 2).sum(-1), axis=1)
+            new = np.array([x[labels == j].mean(0) if np.any(labels == j) else c[j] for j in range(k)])
+            if np.allclose(new, c):
+                break
+            c = new
+        labels = np.argmin(((x[:, None, :] - c[None]) ** 2).sum(-1), axis=1)
+        inertia = float(((x - c[labels]) ** 2).sum())
+        if best is None or inertia < best[0]:
+            best = (inertia, c, labels)
+    return best[1], best[2]
 
 
 @dataclass
@@ -113,6 +139,15 @@ class DIMEE(Policy):
         (plus "never exit"), jointly for all exit tiers.
       * ``search_splits: true`` also searches the split layers (every cut with at least one layer per
         tier), otherwise the scenario's tier ranges are used.
+
+    ``pools: cluster`` forms the pools as the paper does, from representations (profiles that store
+    ``<split>_proj``, e.g. the 12-layer ones): k-means (``clusters``, k-means++ seeded from the policy's
+    stream) on the calibration split's representation at the mobile exit; each cluster goes to the
+    cheapest tier whose exit is accurate enough on that cluster's calibration samples (``tolerance``:
+    within ``tolerance_points`` of the full model on the cluster; ``cost``: max accuracy - mu * cost);
+    online, a request computes the mobile layers and goes to the pool of its nearest centroid: it exits
+    on the mobile, goes to the edge and exits there, or goes straight to the cloud (over a direct link
+    when the scenario has one) for the rest of the model.
     """
 
     mode: str = "tolerance"
@@ -120,9 +155,15 @@ class DIMEE(Policy):
     mu: float = 0.05
     grid: int = 41
     search_splits: bool = False
+    pools: str = "threshold"
+    clusters: int = 8
     choice: Choice | None = field(default=None, init=False, repr=False)
 
     def check(self, path: str) -> None:
+        require(self.pools in POOLS, f"'{path}.pools' must be one of {', '.join(POOLS)}, got {self.pools!r}")
+        require(self.clusters >= 1, f"'{path}.clusters' must be at least 1")
+        require(not (self.pools == "cluster" and self.search_splits),
+                f"'{path}': pools: cluster uses the scenario's tiers (search_splits must be false)")
         require(self.mode in MODES, f"'{path}.mode' must be one of {', '.join(MODES)}, got {self.mode!r}")
         require(self.tolerance_points >= 0, f"'{path}.tolerance_points' must be non-negative")
         require(self.mu >= 0, f"'{path}.mu' must be non-negative")
@@ -172,11 +213,63 @@ class DIMEE(Policy):
         assert best is not None
         return best[2]
 
+    # -- pools by clustering -----------------------------------------------------------------
+    def _pool_plans(self, ctx: PolicyContext) -> list[tuple[int, int, Plan]]:
+        """(tier, exit layer, plan) of each pool: mobile exit, edge exit, ..., the rest on the last tier."""
+        L = ctx.num_layers
+        used = [t for t in ctx.tiers if t.last >= t.first]
+        first = used[0].last
+        base = scenario_plan(ctx.tiers, L)
+        out = [(t.index, t.last, base) for t in used[:-1]]
+        straight = split_plan(L, [first], [used[0].index, used[-1].index], {first, L})
+        return out + [(used[-1].index, L, straight)]
+
+    def calibrate_pools(self, ctx: PolicyContext, calib: Split) -> dict:
+        if calib.proj is None:
+            raise ConfigError("dimee: pools: cluster needs a profile that stores representations "
+                              "(<split>_proj, e.g. profiles/*-mpnet12.npz)")
+        L = ctx.num_layers
+        pools = self._pool_plans(ctx)
+        first = pools[0][1]
+        x = calib.proj[:, first - 1, :].astype(np.float64)
+        centroids, labels = kmeans(x, self.clusters, ctx.rng)
+        correct = calib.correct
+        costs = [ctx.cost.plan_cost(plan.tiers, e) for _, e, plan in pools]
+        tier_of = []
+        for c in range(len(centroids)):
+            m = labels == c
+            acc = np.array([correct[m, e - 1].mean() if m.any() else 1.0 for _, e, _ in pools])
+            if self.mode == "tolerance":
+                ok = np.flatnonzero(acc >= acc[-1] - self.tolerance_points / 100.0 - 1e-12)
+                j = int(ok[np.argmin(np.asarray(costs)[ok])])
+            else:
+                j = int(np.argmax(acc - self.mu * np.asarray(costs)))
+            tier_of.append(j)
+        pick = np.asarray(tier_of)[labels]
+        exit_idx = np.array([e - 1 for _, e, _ in pools])[pick]
+        self._centroids, self._pool_of_cluster, self._pools = centroids, tier_of, pools
+        self._pool: dict[int, int] = {}
+        names = [t.name for t in ctx.tiers]
+        return {"pools": "cluster", "clusters": len(centroids), "cluster_tier": [names[pools[j][0]] for j in tier_of],
+                "cluster_size": np.bincount(labels, minlength=len(centroids)).tolist(),
+                "calib_accuracy": float(correct[np.arange(len(pick)), exit_idx].mean()),
+                "calib_cost": float(np.asarray(costs)[pick].mean()),
+                "calib_full_accuracy": float(correct[:, L - 1].mean()), "calib_full_cost": float(costs[-1])}
+
+    def _nearest_pool(self, req: Request, layer: int, view: SystemView) -> int:
+        x = view.exit_representation(req, layer)
+        c = int(np.argmin(((self._centroids - x[None]) ** 2).sum(-1)))
+        return self._pool_of_cluster[c]
+
     def start(self, ctx: PolicyContext) -> None:
         super().start(ctx)
         L = ctx.num_layers
         if len(ctx.calib) == 0:
             raise ConfigError("dimee needs a non-empty calibration split in the profile")
+        if self.pools == "cluster":
+            self._cluster_choice = self.calibrate_pools(ctx, ctx.calib)
+            self._plan = self._pools[0][2]
+            return
         ch = self.choice = self.calibrate(ctx, ctx.calib)
         if self.search_splits:
             self._plan = split_plan(L, list(ch.cuts), list(ch.tier_ids), {*ch.exit_layers, L})
@@ -188,6 +281,8 @@ class DIMEE(Policy):
         return self._plan
 
     def decisions(self) -> dict:
+        if self.pools == "cluster":
+            return self._cluster_choice
         ch = self.choice
         names = [t.name for t in self.ctx.tiers]
         return {"cuts": list(ch.cuts), "exit_layers": list(ch.exit_layers),
@@ -197,5 +292,19 @@ class DIMEE(Policy):
                 "calib_full_cost": ch.full_cost}
 
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
+        if self.pools == "cluster":
+            if layer == self._pools[0][1]:
+                self._pool[req.id] = self._nearest_pool(req, layer, view)
+            j = self._pool.get(req.id)
+            return j is not None and j < len(self._pools) - 1 and self._pools[j][1] == layer
         alpha = self._alpha.get(layer)
         return alpha is not None and bool(view.exit_confidence(req, layer) >= alpha)
+
+    def redirect(self, req: Request, layer: int, view: SystemView) -> Plan | None:
+        if self.pools == "cluster" and layer == self._pools[0][1] and self._pool.get(req.id) == len(self._pools) - 1:
+            return self._pools[-1][2]  # hard: straight to the last tier for the rest of the model
+        return None
+
+    def observe(self, req: Request, outcome: Outcome, view: SystemView) -> None:
+        if self.pools == "cluster":
+            self._pool.pop(req.id, None)
