@@ -179,6 +179,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-eval-samples", type=int, default=None, help="cap eval/calib (smoke tests)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (recorded in the profile)")
+    parser.add_argument("--backbone", choices=("minilm6", "mpnet12"), default="minilm6",
+                        help="minilm6: fine-tune all-MiniLM-L6-v2 with its exits (default); mpnet12: the 12-layer "
+                             "all-mpnet-base-v2 (extra 'mpnet'), frozen, exit heads trained on cached features")
 
 
 def default_out(task: str, model: str | None) -> str:
@@ -186,7 +189,33 @@ def default_out(task: str, model: str | None) -> str:
     return f"profiles/{normalize_task(task).lower().replace('-', '')}-{short}.npz"
 
 
+def run_frozen(args: argparse.Namespace) -> int:
+    """``--backbone mpnet12``: the two-stage pipeline of :mod:`.frozen`."""
+    from .frozen import build_frozen_profile
+    from .mpnet import CheckpointError
+
+    out = args.out or f"profiles/{normalize_task(args.task).lower().replace('-', '')}-mpnet12.npz"
+    kwargs = {k: v for k, v in (("max_length", args.max_length), ("max_train_samples", args.max_train_samples),
+                                ("calib_size", args.calib_size)) if v is not None}
+    if args.epochs is not None:
+        kwargs["epochs"] = int(args.epochs)
+    try:
+        build_frozen_profile(args.task, out, args.data_dir, seed=args.seed, threads=args.threads, **kwargs)
+    except (CheckpointError, ValueError, FileNotFoundError) as e:
+        print(f"profile: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "backbone", "minilm6") == "mpnet12":
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except ImportError:
+            print(MISSING_TORCH, file=sys.stderr)
+            return 2
+        return run_frozen(args)
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401

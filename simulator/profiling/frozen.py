@@ -1,0 +1,231 @@
+"""Two-stage exit profiles for a large backbone on a CPU: frozen backbone, exit heads on cached features.
+
+Fine-tuning a 110 M-parameter backbone takes hours on a 2-core CPU, so, as DeeBERT trains its off-ramps
+in a second stage, the backbone stays frozen: it runs once over train / calib / eval, caching the
+attention-masked mean of every layer's hidden state (float16), and one exit head per layer is trained
+on the cache: a small MLP (LayerNorm, Linear(H, 256), GELU, dropout 0.1, Linear(256, C)), AdamW,
+cross-entropy, the same number of epochs for every head. Stored with the logits: a PCA projection of
+every exit's pooled representation (fitted on calib, per layer), so clustering policies run without
+torch. Timing tables are measured on the backbone itself per layer, batch size and sequence length.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..glue import LABEL_NAMES, normalize_task, task_splits
+
+SEQ_LENS = (8, 16, 32, 64, 128)
+BATCH_SIZES = (1, 2, 4, 8, 16, 32)
+HEAD_HIDDEN = 256
+PROJ_DIMS = 32
+
+
+@torch.inference_mode()
+def pooled_features(model, tokenizer, text_a: list[str], text_b: list[str] | None, max_length: int,
+                    batch: int = 32, log: Callable[[str], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Masked-mean pooled hidden state after every layer [N, L, H] (float16) and token counts [N]."""
+    enc = tokenizer(text_a, text_b, truncation=True, max_length=max_length)
+    ids = enc["input_ids"]
+    lengths = np.array([len(x) for x in ids])
+    order = np.argsort(lengths, kind="stable")
+    L, H = model.config.num_hidden_layers, model.config.hidden_size
+    out = np.zeros((len(ids), L, H), dtype=np.float16)
+    pad = tokenizer.pad_token_id or 0
+    t0 = time.perf_counter()
+    for start in range(0, len(ids), batch):
+        idx = order[start:start + batch]
+        width = int(lengths[idx].max())
+        x = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for r, i in enumerate(idx):
+            x[r, :lengths[i]] = torch.tensor(ids[i])
+            mask[r, :lengths[i]] = 1
+        hs = model(input_ids=x, attention_mask=mask, output_hidden_states=True).hidden_states[1:]
+        m = mask.unsqueeze(-1).float()
+        pooled = torch.stack([(h * m).sum(1) / m.sum(1) for h in hs], dim=1)
+        out[idx] = pooled.numpy().astype(np.float16)
+        if log and (start // batch) % 50 == 0:
+            log(f"  features {start + len(idx)}/{len(ids)} ({time.perf_counter() - t0:.0f}s)")
+    return out, lengths
+
+
+def train_heads(x: np.ndarray, y: np.ndarray, classes: int, epochs: int = 30, lr: float = 1e-3,
+                batch: int = 128, seed: int = 0) -> list[torch.nn.Module]:
+    """One MLP exit head per layer on cached features ``x`` [N, L, H]."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    n, L, H = x.shape
+    heads = []
+    xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64))
+    for k in range(L):
+        head = torch.nn.Sequential(torch.nn.LayerNorm(H), torch.nn.Linear(H, HEAD_HIDDEN), torch.nn.GELU(),
+                                   torch.nn.Dropout(0.1), torch.nn.Linear(HEAD_HIDDEN, classes))
+        opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
+        steps = epochs * ((n + batch - 1) // batch)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+        head.train()
+        for _ in range(epochs):
+            perm = torch.randperm(n, generator=g)
+            for s in range(0, n, batch):
+                b = perm[s:s + batch]
+                loss = torch.nn.functional.cross_entropy(head(xt[b, k]), yt[b])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+        heads.append(head.eval())
+    return heads
+
+
+@torch.inference_mode()
+def head_logits(heads: list[torch.nn.Module], x: np.ndarray) -> np.ndarray:
+    xt = torch.from_numpy(x.astype(np.float32))
+    return np.stack([h(xt[:, k]).numpy() for k, h in enumerate(heads)], axis=1)
+
+
+def pca_projection(calib: np.ndarray, others: Sequence[np.ndarray], dims: int = PROJ_DIMS) -> list[np.ndarray]:
+    """Per layer, PCA fitted on ``calib`` [N, L, H]; returns the projections of calib and each other."""
+    L = calib.shape[1]
+    outs = [np.zeros((a.shape[0], L, dims), dtype=np.float32) for a in (calib, *others)]
+    for k in range(L):
+        c = calib[:, k].astype(np.float64)
+        mean = c.mean(0)
+        _, _, vt = np.linalg.svd(c - mean, full_matrices=False)
+        comp = vt[:dims]
+        for out, a in zip(outs, (calib, *others), strict=True):
+            out[:, k] = (a[:, k].astype(np.float64) - mean) @ comp.T
+    return outs
+
+
+@torch.inference_mode()
+def measure_backbone(model, heads: list[torch.nn.Module], seq_lens: Sequence[int] = SEQ_LENS,
+                     batch_sizes: Sequence[int] = BATCH_SIZES, repeats: int = 5, warmup: int = 1,
+                     seed: int = 0) -> dict[str, np.ndarray]:
+    """Median ms of the embeddings, each encoder layer and one exit head (pool + MLP), per batch and length."""
+    L = model.config.num_hidden_layers
+    vocab = int(model.config.vocab_size)
+    g = torch.Generator().manual_seed(seed)
+    layer_ms = np.zeros((len(batch_sizes), len(seq_lens), L))
+    head_ms = np.zeros((len(batch_sizes), len(seq_lens)))
+    embed_ms = np.zeros((len(batch_sizes), len(seq_lens)))
+    clock = time.perf_counter
+    for bi, b in enumerate(batch_sizes):
+        for si, s in enumerate(seq_lens):
+            ids = torch.randint(1000, vocab, (b, s), generator=g)
+            samples = np.zeros((repeats, L + 2))
+            for r in range(warmup + repeats):
+                row = np.zeros(L + 2)
+                t = clock()
+                h = model.embeddings(input_ids=ids)
+                bias = model.encoder.compute_position_bias(h)
+                row[0] = clock() - t
+                for k, layer in enumerate(model.encoder.layer):
+                    t = clock()
+                    h = layer(h, None, bias)[0]
+                    row[1 + k] = clock() - t
+                t = clock()
+                heads[-1](h.mean(1))
+                row[L + 1] = clock() - t
+                if r >= warmup:
+                    samples[r - warmup] = row
+            med = np.median(samples, axis=0) * 1e3
+            embed_ms[bi, si], layer_ms[bi, si], head_ms[bi, si] = med[0], med[1:L + 1], med[L + 1]
+    return {"seq_lens": np.array(seq_lens), "batch_sizes": np.array(batch_sizes), "layer_ms": layer_ms,
+            "head_ms": head_ms, "embed_ms": embed_ms}
+
+
+def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, max_length: int = 128,
+                         max_train_samples: int | None = 8000, calib_size: int | None = None,
+                         epochs: int = 30, seed: int = 0, threads: int = 2, cache: Path | None = None,
+                         timing: dict[str, np.ndarray] | None = None,
+                         log: Callable[[str], None] | None = None) -> Path:
+    """Features (cached as .npy in ``cache``), heads, projections and timing -> one profile file."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from ..profile import Split, Timing, save_profile
+    from .measure import machine_info
+    from .mpnet import checkpoint
+
+    def say(msg: str) -> None:
+        (log or (lambda m: print(m, flush=True)))(f"[{task}] {msg}")
+
+    t_start = time.perf_counter()
+    task = normalize_task(task)
+    torch.set_num_threads(int(threads))
+    path = checkpoint()
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+    names = LABEL_NAMES[task]
+    lengths = None
+    if task == "SST-2":
+        from ..glue import read_file
+
+        lengths = {p: np.array([len(x) for x in tok(read_file(data_dir, task, p).text_a, truncation=True,
+                                                     max_length=max_length)["input_ids"]]) for p in ("train", "dev")}
+    sp = task_splits(data_dir, task, seed=seed, calib_size=calib_size, lengths=lengths)
+    train = sp.train
+    if max_train_samples is not None and len(train) > max_train_samples:
+        pick = np.random.default_rng(seed + 1).permutation(len(train))[:max_train_samples]
+        train = train.subset(np.sort(pick))
+    parts = {"train": train, "calib": sp.calib, "eval": sp.eval}
+    say(f"train {len(train)} (of {len(sp.train)}), calib {len(sp.calib)}, eval {len(sp.eval)}")
+    cache = Path(cache) if cache is not None else Path("profiles") / ".features"
+    cache.mkdir(parents=True, exist_ok=True)
+    feats, toks = {}, {}
+    t = time.perf_counter()
+    for name, g in parts.items():
+        f = cache / f"{task.lower()}-{name}-{len(g)}-s{seed}-L{max_length}.npz"
+        if f.is_file():
+            z = np.load(f)
+            feats[name], toks[name] = z["x"], z["tokens"]
+        else:
+            feats[name], toks[name] = pooled_features(model, tok, g.text_a, g.text_b, max_length, log=say)
+            np.savez(f, x=feats[name], tokens=toks[name])
+        say(f"{name}: features {feats[name].shape} (mean {toks[name].mean():.1f} tokens)")
+    extract_s = time.perf_counter() - t
+    t = time.perf_counter()
+    heads = train_heads(feats["train"], train.labels, len(names), epochs=epochs, seed=seed)
+    train_s = time.perf_counter() - t
+    logits = {name: head_logits(heads, feats[name]) for name in ("eval", "calib")}
+    proj_calib, proj_eval = pca_projection(feats["calib"], [feats["eval"]])
+    splits = {name: Split(logits=logits[name].astype(np.float16), labels=parts[name].labels,
+                          tokens=toks[name].astype(np.int32), ids=parts[name].ids, proj=p.astype(np.float16))
+              for name, p in (("eval", proj_eval), ("calib", proj_calib))}
+    acc = {n: [float(a) for a in (s.logits.argmax(-1) == s.labels[:, None]).mean(0)] for n, s in splits.items()}
+    say("eval accuracy per exit: " + " ".join(f"{100 * a:.1f}" for a in acc["eval"]))
+    t = time.perf_counter()
+    tm = timing if timing is not None else measure_backbone(model, heads)
+    timing_s = time.perf_counter() - t
+    meta = {
+        "task": task, "model": "all-mpnet-base-v2", "model_path": "all-mpnet-base-v2 (PyPI parts, extra 'mpnet')",
+        "num_layers": model.config.num_hidden_layers, "hidden_size": model.config.hidden_size,
+        "num_classes": len(names), "label_names": list(names),
+        "pooling": "attention-masked mean of each layer's hidden state", "machine": machine_info(),
+        "manifest": {
+            "route": "frozen backbone, two-stage exit heads (DeeBERT-style second stage): per-layer MLP "
+                     f"(LayerNorm, Linear({model.config.hidden_size}, {HEAD_HIDDEN}), GELU, dropout 0.1, "
+                     f"Linear({HEAD_HIDDEN}, {len(names)})) on cached pooled features; no GPU was available",
+            "sources": dict(sp.sha256), "split_sources": dict(sp.sources), "split_description": sp.description,
+            "ids": "row index of the sample in its source file (0-based, header excluded)",
+            "hyperparameters": {"epochs": epochs, "optimizer": "AdamW", "lr": 1e-3, "schedule": "one-cycle",
+                                "batch_size": 128, "weight_decay": 0.01, "max_length": max_length,
+                                "max_train_samples": max_train_samples, "threads": int(threads)},
+            "seed": seed, "train_samples": len(train), "train_pool": len(sp.train),
+            "projection": f"PCA to {PROJ_DIMS} dims per layer, fitted on calib (<split>_proj, float16)",
+            "feature_wall_time_s": round(extract_s, 1), "head_train_wall_time_s": round(train_s, 1),
+            "timing_wall_time_s": round(timing_s, 1), "wall_time_s": round(time.perf_counter() - t_start, 1),
+            "accuracy": acc, "mean_tokens": {n: float(v.mean()) for n, v in toks.items()},
+            "timing": {"repeats": 5, "statistic": "median", "inputs": "random token ids, exact length, no mask",
+                       "units": "ms per batch", "conditions": "shared 2-core VM, other processes running"},
+        },
+    }
+    path = save_profile(out, meta, splits, Timing(tm["seq_lens"], tm["batch_sizes"], tm["layer_ms"],
+                                                  tm["head_ms"], tm["embed_ms"]))
+    say(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB) in {time.perf_counter() - t_start:.0f}s")
+    return path
