@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from .batching import BatchingConfig
 from .device import DeviceSpec, resolve_catalogue
 from .engines import ENGINES
 from .errors import ConfigError, unknown_key
@@ -37,6 +38,7 @@ class TierConfig:
     queue_capacity: int | None = None
     ambient_c: float | None = None
     throttling: bool | None = None
+    batching: BatchingConfig | None = None
 
     def check(self, path: str) -> None:
         require(self.count >= 1, f"'{path}.count' must be at least 1, got {self.count}")

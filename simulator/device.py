@@ -197,7 +197,9 @@ class Device:
         return self.queue_capacity is not None and len(self.resource.queue) >= self.queue_capacity
 
     # -- actions ----------------------------------------------------------------------------
-    def serve(self, work_s: float):
+    batching = None  # a BatchingConfig on devices that batch (simulator/batching.py)
+
+    def serve(self, work_s: float, stretch=None):
         """SimPy process body: admit (or drop), queue for a server, compute ``work_s``; returns a Service.
 
         The whole service discipline of a device lives here, so a subclass can change it (batching,

@@ -13,6 +13,7 @@ import time
 
 import simpy
 
+from .batching import Stretch
 from .config import Scenario
 from .live import LiveNetwork
 from .policies.base import Outcome, Plan, Policy, PolicyContext, Request, checked_redirect
@@ -103,15 +104,17 @@ class Simulation:
             table = net.tables[tier]
             ls, hs = table.layer_s[sample], float(table.head_s[sample])
             work = float(table.embed_s[sample]) if layer == 1 else 0.0
-            k = layer
+            k, heads = layer, 0
             while k <= end:  # decisions for the stretch are taken when the device starts it
                 work += ls[k - 1]
                 if k == last:
                     work += hs
+                    heads += 1
                     exit_layer = k
                     break
                 if k in plan.exits:
                     work += hs
+                    heads += 1
                     view.reach(req, k)
                     if policy.decide(req, k, view):
                         exit_layer = k
@@ -121,7 +124,9 @@ class Simulation:
                         plan = checked_redirect(plan, new, k)
                         owner, last, end = plan.tiers, plan.last_layer, k
                 k += 1
-            service = yield from live.device(m, tier).serve(float(work))
+            dev, work = live.device(m, tier), float(work)
+            stretch = Stretch(work, tokens, layer, exit_layer or end, heads, layer == 1) if dev.batching else None
+            service = yield from dev.serve(work, stretch)
             if service.dropped:
                 dropped_at, exit_layer = tier, 0
                 break

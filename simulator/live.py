@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import simpy
 
+from .batching import BatchingDevice
 from .device import Device
 from .network import Channel
-from .topology import Network
+from .topology import DeviceNode, Network
 
 
 class LiveNetwork:
@@ -16,12 +17,22 @@ class LiveNetwork:
     def __init__(self, env: simpy.Environment, network: Network, record: bool = False):
         self.env = env
         self.network = network
-        self.devices = [[Device(env, d.name, d.tier, d.spec, d.thermal, d.queue_capacity, record) for d in tier]
-                        for tier in network.devices]
+        self.devices = [[self._device(env, d, record) for d in tier] for tier in network.devices]
         self.up = [[Channel(env, c.name, c.up, c.latency_s, c.ewma_weight) for c in chans]
                    for chans in network.channels]
         self.down = [[Channel(env, f"{c.name}-down", c.down, c.latency_s, c.ewma_weight) for c in chans]
                      for chans in network.channels]
+
+    def _device(self, env: simpy.Environment, d: DeviceNode, record: bool) -> Device:
+        if d.batching is None:
+            return Device(env, d.name, d.tier, d.spec, d.thermal, d.queue_capacity, record)
+        net = self.network
+        if d.spec.timing is not None:  # an absolute table measured on the device itself
+            timing, scale = d.spec.timing.as_timing(net.tables[0].layer_s.shape[1]), 1e-3
+        else:
+            timing, scale = net.timing, 1e-3 / d.spec.speed
+        return BatchingDevice(env, d.name, d.tier, d.spec, d.thermal, d.queue_capacity, record, d.batching,
+                              timing, scale)
 
     def device(self, mobile: int, tier: int) -> Device:
         """The device of ``tier`` on ``mobile``'s path."""

@@ -118,6 +118,10 @@ class Timing:
         y = np.where(t > x[-1], table[-1] + (t - x[-1]) * hi_slope, y)
         return np.maximum(y, 0.0)
 
+    def at_length(self, row: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
+        """A table row over sequence lengths, interpolated at ``tokens`` (as every lookup here)."""
+        return self._interp(row, tokens)
+
     def layer_seconds(self, tokens: np.ndarray | float) -> np.ndarray:
         """Time of each layer at batch size 1 for the given token count(s): [..., L] seconds."""
         t = np.asarray(tokens, dtype=np.float64)

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bandwidth import BandwidthPath
+from .batching import BatchingConfig
 from .device import DeviceSpec, RadioSpec
 from .network import PayloadConfig
-from .profile import Profile
+from .profile import Profile, Timing
 from .records import CostModel
 from .streams import DOWNLINK, UPLINK, stream
 from .thermal import ThermalSpec
@@ -54,6 +55,7 @@ class DeviceNode:
     spec: DeviceSpec
     thermal: ThermalSpec
     queue_capacity: int | None
+    batching: BatchingConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ class Network:
     hidden_size: int
     radio: RadioSpec | None  # the mobiles' radio (first tier's device class)
     cost: CostModel
+    timing: Timing | None = None  # the profile's timing tables (batch sizes for batching devices)
 
     @property
     def n_mobiles(self) -> int:
@@ -169,7 +172,8 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
         tiers.append(TierInfo(i, name, first, last, t.device))
         spec = catalogue[t.device]
         thermal = sc.thermal_for(name)
-        devices.append([DeviceNode(f"{name}{j}", i, j, spec, thermal, t.queue_capacity) for j in range(t.count)])
+        devices.append([DeviceNode(f"{name}{j}", i, j, spec, thermal, t.queue_capacity, t.batching)
+                        for j in range(t.count)])
         if t.device not in by_class:
             by_class[t.device] = compute_table(profile, split, spec)
         tables.append(by_class[t.device])
@@ -200,4 +204,5 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
                      routes, sc.cost.per_route_offload(names))
     return Network(tiers=tiers, devices=devices, links=links, channels=channels, tables=tables,
                    attachment=attachment, routes=routes, chain=chain, payload=sc.payload,
-                   hidden_size=profile.hidden_size, radio=devices[0][0].spec.radio, cost=cost)
+                   hidden_size=profile.hidden_size, radio=devices[0][0].spec.radio, cost=cost,
+                   timing=profile.timing)
