@@ -26,6 +26,7 @@ from .thermal import ThermalSpec
 from .workload import WorkloadConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MAX_YAML_BYTES = 10 * 2**20
 
 
 @dataclass
@@ -41,7 +42,7 @@ class TierConfig:
     batching: BatchingConfig | None = None
 
     def check(self, path: str) -> None:
-        require(self.count >= 1, f"'{path}.count' must be at least 1, got {self.count}")
+        require(1 <= self.count <= 100_000, f"'{path}.count' must be in 1..100000, got {self.count}")
         require(len(self.layers) in (0, 2), f"'{path}.layers' must be [first, last] or [] (empty tier)")
         if self.queue_capacity is not None:
             require(self.queue_capacity >= 0, f"'{path}.queue_capacity' must be non-negative")
@@ -158,7 +159,8 @@ class Scenario:
     engine: str = "simpy"
 
     def check(self, path: str) -> None:
-        require(self.replications >= 1, f"'replications' must be at least 1, got {self.replications}")
+        require(1 <= self.replications <= 10_000, f"'replications' must be in 1..10000, got {self.replications}")
+        require(0 <= self.seed < 2**63, f"'seed' must be a non-negative integer below 2**63, got {self.seed}")
         require(len(self.tiers) >= 1, "'tiers' must define at least one tier")
         if self.engine not in ENGINES:
             raise unknown_key(self.engine, "engine", ENGINES, what="engine")
@@ -325,8 +327,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"scenario file not found: {p}")
+    if p.stat().st_size > MAX_YAML_BYTES:
+        raise ConfigError(f"{p}: {p.stat().st_size} bytes is too large for a scenario (limit {MAX_YAML_BYTES})")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a text (UTF-8) file") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

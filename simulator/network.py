@@ -45,6 +45,7 @@ class LinkConfig:
 
     def check(self, path: str) -> None:
         positive(self.rtt_ms, f"{path}.rtt_ms", allow_zero=True)
+        require(self.rtt_ms <= 3.6e6, f"'{path}.rtt_ms' must be at most 3.6e6 (one hour), got {self.rtt_ms}")
         require(0 < self.ewma_weight <= 1, f"'{path}.ewma_weight' must be in (0, 1]")
 
     @property
@@ -67,6 +68,7 @@ class PayloadConfig:
                 f"'{path}.dtype' must be one of {', '.join(BYTES_PER_VALUE)}, got {self.dtype!r}")
         for k in ("header_bytes", "input_bytes_per_token", "reply_bytes"):
             positive(getattr(self, k), f"{path}.{k}", allow_zero=True)
+            require(getattr(self, k) <= 10**9, f"'{path}.{k}' must be at most 1e9 bytes")
 
     def hidden_bytes(self, tokens: int, hidden_size: int) -> int:
         """Bytes to send a hidden state of ``tokens`` x ``hidden_size`` values plus the header."""

@@ -10,6 +10,8 @@ A dataclass may define ``check(self, path)`` for cross-field rules; it is called
 from __future__ import annotations
 
 import dataclasses
+import math
+import reprlib
 import types
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -44,17 +46,17 @@ def convert(tp: Any, value: Any, path: str) -> Any:
         if len(errors) == 1:
             raise errors[0]
         names = " or ".join(_tname(a) for a in args if a is not type(None))
-        raise ConfigError(f"'{path}' must be {names}, got {value!r}")
+        raise ConfigError(f"'{path}' must be {names}, got {_short(value)}")
     if tp is Any:
         return value
     if origin is list or origin is tuple:
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"'{path}' must be a list, got {value!r}")
+            raise ConfigError(f"'{path}' must be a list, got {_short(value)}")
         (item,) = get_args(tp)[:1] or (Any,)
         return [convert(item, v, _join(path, i)) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"'{path}' must be a mapping, got {value!r}")
+            raise ConfigError(f"'{path}' must be a mapping, got {_short(value)}")
         _, vt = get_args(tp)
         return {str(k): convert(vt, v, _join(path, str(k))) for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
@@ -62,21 +64,23 @@ def convert(tp: Any, value: Any, path: str) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"'{path}' must be true or false, got {value!r}")
+        raise ConfigError(f"'{path}' must be true or false, got {_short(value)}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise ConfigError(f"'{path}' must be an integer, got {value!r}")
+        raise ConfigError(f"'{path}' must be an integer, got {_short(value)}")
     if tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):  # NaN or infinity never means anything in a scenario
+                raise ConfigError(f"'{path}' must be a finite number, got {_short(value)}")
             return float(value)
-        raise ConfigError(f"'{path}' must be a number, got {value!r}")
+        raise ConfigError(f"'{path}' must be a number, got {_short(value)}")
     if tp is str:
         if isinstance(value, str):
             return value
-        raise ConfigError(f"'{path}' must be a string, got {value!r}")
+        raise ConfigError(f"'{path}' must be a string, got {_short(value)}")
     return value
 
 
@@ -121,6 +125,16 @@ def to_plain(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [to_plain(v) for v in obj]
     return obj
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 40, 40
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A value for an error message, bounded without expanding it (never echoes a whole document)."""
+    r = _REPR.repr(value)
+    return r if len(r) <= limit else r[: limit - 3] + "..."
 
 
 def require(cond: bool, msg: str) -> None:

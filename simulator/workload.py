@@ -18,6 +18,7 @@ from .schema import positive, require
 from .traces import expand_path
 
 ARRIVALS = ("poisson", "deterministic", "mmpp", "file")
+MAX_REQUESTS = 10**8  # a bound on what one run may cost, checked before anything is allocated
 
 
 @dataclass
@@ -34,6 +35,7 @@ class MmppConfig:
             positive(r, f"{path}.rates_per_s[{i}]", allow_zero=True)
         for i, d in enumerate(self.mean_dwell_s):
             positive(d, f"{path}.mean_dwell_s[{i}]")
+        require(any(r > 0 for r in self.rates_per_s), f"'{path}.rates_per_s' must have a positive rate")
 
 
 @dataclass
@@ -55,7 +57,8 @@ class WorkloadConfig:
         positive(self.rate_per_s, f"{path}.rate_per_s")
         positive(self.warmup_s, f"{path}.warmup_s", allow_zero=True)
         if self.requests is not None:
-            require(self.requests >= 1, f"'{path}.requests' must be at least 1, got {self.requests}")
+            require(1 <= self.requests <= MAX_REQUESTS,
+                    f"'{path}.requests' must be in 1..{MAX_REQUESTS:.0e}, got {self.requests}")
         positive(self.duration_s, f"{path}.duration_s")
         require(self.requests is not None or self.duration_s is not None or self.arrival == "file",
                 f"'{path}': set requests or duration_s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from simulator.config import REPO_ROOT as REPO
 from simulator.config import load_scenario, scenario_from_dict
 from simulator.errors import ConfigError
 
@@ -112,3 +113,32 @@ def test_cost_presets_and_per_route_costs_in_the_engine(synth_profile):
 def test_bad_cost_config(synth_profile, cost, message):
     with pytest.raises(ConfigError, match=message):
         scenario_from_dict(_cost_scenario(synth_profile, cost))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("links.uplink.bandwidth.mean_mbps=.nan", "must be a finite number, got nan"),
+    ("links.uplink.rtt_ms=.inf", "must be a finite number, got inf"),
+    ("workload.warmup_s=.nan", "must be a finite number"),
+    ("seed=-1", "'seed' must be a non-negative integer"),
+    ("replications=1000000", "'replications' must be in 1..10000"),
+    ("tiers.mobile.count=1000000", "'tiers.mobile.count' must be in 1..100000"),
+    ("links.uplink.rtt_ms=1.0e+300", "at most 3.6e6"),
+    ("workload.requests=1000000000000", r"'workload.requests' must be in 1\.\.1e\+08"),
+    ("payload.header_bytes=1000000000000", "at most 1e9 bytes"),
+])
+def test_non_finite_and_resource_bombs_are_refused(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_scenario(REPO / "scenarios" / "default.yaml", [override])
+
+
+def test_binary_file_and_huge_values_give_short_errors(tmp_path):
+    f = tmp_path / "bin.yaml"
+    f.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ConfigError, match="not a text"):
+        load_scenario(f)
+    nested = ["lol"] * 9
+    for _ in range(8):
+        nested = [nested] * 9  # 9**9 leaves if expanded
+    with pytest.raises(ConfigError) as e:
+        load_scenario(REPO / "scenarios" / "default.yaml", {"description": nested})
+    assert len(str(e.value)) < 200
