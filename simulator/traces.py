@@ -49,9 +49,10 @@ class TraceSteps:
 
 
 def expand_path(path: str) -> Path:
-    """Expand ``~`` and ``$VARS``; ``$EESIM_SHARED_DATA`` defaults to ``../shared/data``."""
+    """Expand ``~`` and ``$VARS``; ``$EESIM_SHARED_DATA`` defaults to ``shared/data`` beside the
+    repository (``<repo>/../shared/data``), wherever the command runs from."""
     env = dict(os.environ)
-    env.setdefault("EESIM_SHARED_DATA", str(Path.cwd().parent / "shared" / "data"))
+    env.setdefault("EESIM_SHARED_DATA", str(Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
     out = path
     for k in sorted(env, key=len, reverse=True):
         out = out.replace("${" + k + "}", env[k]).replace("$" + k, env[k])

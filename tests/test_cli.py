@@ -126,3 +126,25 @@ def test_policies_yaml_records_what_each_policy_chose(tmp_path, synth_profile):
             "mobile 1-5, cloud 6", "mobile 1-6"}
     assert set(sp["plan"]) == want  # every arm was played, and the plan says where each layer ran
     assert set(sp.loc[sp["exit_tier"] == "cloud", "route"]) == {"uplink"}
+
+
+def test_profile_refuses_to_overwrite_without_force(tmp_path, capsys):
+    existing = tmp_path / "p.npz"
+    existing.write_bytes(b"shipped")
+    assert main(["profile", "--task", "SST-2", "--out", str(existing)]) == 2
+    assert "--force" in capsys.readouterr().err and existing.read_bytes() == b"shipped"
+
+
+def test_outputs_follow_the_umask_and_sweeps_read_from_a_string(tmp_path, synth_profile):
+    import os
+
+    from simulator.sweep import read_results
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "out"
+        assert main(["run", str(_write(tmp_path, synth_profile)), "--out", str(out), "--quiet"]) == 0
+    finally:
+        os.umask(old)
+    assert (out / "summary.csv").stat().st_mode & 0o777 == 0o644
+    assert read_results(str(tmp_path / "missing")).empty  # a str is accepted (it raised TypeError)

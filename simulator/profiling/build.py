@@ -166,6 +166,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="GLUE task: SST-2, MRPC, RTE, CoLA, QNLI, QQP")
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="folder holding the GLUE task folders")
     parser.add_argument("--out", default=None, help="output .npz (default profiles/<task>-<model>.npz)")
+    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists (e.g. a shipped profile)")
     parser.add_argument("--model", default=None,
                         help="local Hugging Face BERT-style checkpoint folder (default all-MiniLM-L6-v2)")
     parser.add_argument("--epochs", type=float, default=None, help="training epochs (fractions allowed)")
@@ -208,7 +209,14 @@ def run_frozen(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if getattr(args, "backbone", "minilm6") == "mpnet12":
+    frozen = getattr(args, "backbone", "minilm6") == "mpnet12"
+    out = args.out or (f"profiles/{normalize_task(args.task).lower().replace('-', '')}-mpnet12.npz" if frozen
+                       else default_out(args.task, args.model))
+    if Path(out).exists() and not getattr(args, "force", False):
+        print(f"profile: {out} exists (a shipped profile?); choose another --out or pass --force", file=sys.stderr)
+        return 2
+    args.out = out
+    if frozen:
         try:
             import torch  # noqa: F401
             import transformers  # noqa: F401

@@ -35,7 +35,7 @@ def part_files(out: Path) -> list[Path]:
     return sorted((p for p in d.iterdir() if PART.match(p.name)), key=lambda p: int(PART.match(p.name)[1]))
 
 
-def read_results(out: Path) -> pd.DataFrame:
+def read_results(out: str | Path) -> pd.DataFrame:
     """Every row of a sweep folder.
 
     ``pandas.read_parquet(OUT / "results.parquet")`` gives the same rows when every part has the same
@@ -46,6 +46,7 @@ def read_results(out: Path) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
+    out = Path(out)
     parts = part_files(out)
     if not parts:
         return pd.DataFrame(columns=KEY_COLUMNS)
