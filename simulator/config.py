@@ -14,9 +14,11 @@ from typing import Any
 
 import yaml
 
+from .background import BackgroundSpec
 from .device import DeviceSpec, resolve_catalogue
 from .engines import ENGINES
 from .errors import ConfigError, unknown_key
+from .failures import FailoverSpec, FailureSpec
 from .network import LinkConfig, PayloadConfig
 from .policies.registry import make_policy, policy_label
 from .profile import ProfileError, get_profile
@@ -37,6 +39,8 @@ class TierConfig:
     queue_capacity: int | None = None
     ambient_c: float | None = None
     throttling: bool | None = None
+    failures: FailureSpec | None = None  # down windows (simulator/failures.py)
+    background: BackgroundSpec | None = None  # another application's jobs (simulator/background.py)
 
     def check(self, path: str) -> None:
         require(self.count >= 1, f"'{path}.count' must be at least 1, got {self.count}")
@@ -89,6 +93,7 @@ class Scenario:
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     timeline: bool = True
     engine: str = "simpy"
+    failover: FailoverSpec | None = None  # default failover rule of the policies (drop after 500 ms)
 
     def check(self, path: str) -> None:
         require(self.replications >= 1, f"'replications' must be at least 1, got {self.replications}")

@@ -14,6 +14,7 @@ import time
 import simpy
 
 from .config import Scenario
+from .failures import failed_reason, failover_plan, policy_failover
 from .live import LiveNetwork
 from .policies.base import Outcome, Plan, Policy, PolicyContext, Request
 from .policies.registry import make_policy, policy_label
@@ -45,7 +46,8 @@ class Simulation:
             profile=self.profile, tiers=net.tiers, num_layers=self.profile.num_layers, cost=net.cost,
             rng=stream(sc.seed, replication, POLICY),
             hindsight_split=self.split if self.policy.hindsight else None))
-        self.log = RequestLog([t.name for t in net.tiers], [link.name for link in net.links])
+        self.failover = policy_failover(policy_spec, sc.failover)
+        self.log = RequestLog([t.name for t in net.tiers], [link.name for link in net.links], self.live.failing)
         self._next_id = 0
 
     @property
@@ -78,6 +80,7 @@ class Simulation:
         nbytes_link = [0] * len(links)
         transfer_s = e_compute = e_radio = offload = 0.0
         cur, layer, exit_layer, dropped_at = 0, 1, 0, -1
+        base, failovers, reason, tried = 0, 0, "", set()  # base: layers the mobile holds the state of
         last, owner = plan.last_layer, plan.tiers
         while not exit_layer:
             tier = owner[layer - 1]
@@ -112,7 +115,17 @@ class Simulation:
                         exit_layer = k
                         break
                 k += 1
-            service = yield from live.device(m, tier).serve(float(work))
+            service = yield from live.serve(m, tier, float(work))
+            if service.failed:  # lost to a failure; the client notices after its timeout (failures.py)
+                queue_s[tier] += service.queue_s
+                compute_s[tier] += service.compute_s
+                yield env.timeout(self.failover.timeout_s)
+                new = failover_plan(self.failover.rule, plan, tier, base, tried, n_t)
+                if new is None:
+                    reason, exit_layer = failed_reason(net.tiers[tier].name, self.failover.rule), 0
+                    break
+                plan, owner, layer, cur, exit_layer, failovers = new, new.tiers, base + 1, 0, 0, failovers + 1
+                continue
             if service.dropped:
                 dropped_at, exit_layer = tier, 0
                 break
@@ -120,8 +133,9 @@ class Simulation:
             compute_s[tier] += service.compute_s
             if tier == 0:
                 e_compute += service.energy_j
+                base = end
             layer = end + 1
-        if dropped_at < 0 and cur > 0:
+        if dropped_at < 0 and not reason and cur > 0:
             reply = net.payload.reply_bytes
             for link in reversed(net.route(0, cur)):
                 t0 = env.now
@@ -131,22 +145,24 @@ class Simulation:
                     e_radio += radio.energy_j(reply * 8.0, tx, sending=False)
         finish = env.now
         self.log.append(rid, m, sample, tokens, arrival, finish, exit_layer, cur, dropped_at, transfer_s,
-                        e_compute, e_radio, queue_s, compute_s, nbytes_link, offload)
+                        e_compute, e_radio, queue_s, compute_s, nbytes_link, offload, reason, failovers)
         view.reach(req, exit_layer if dropped_at < 0 else layer - 1)
         policy.observe(req, Outcome(exit_layer, cur, finish - arrival, transfer_s, sum(queue_s),
-                                    dropped=dropped_at >= 0), view)
+                                    dropped=dropped_at >= 0 or bool(reason), failed=bool(reason)), view)
         view.forget(req)
 
     # -- run --------------------------------------------------------------------------------
     def run(self) -> SimResult:
         """Simulate until every request has ended; return flat records."""
         wall = time.perf_counter()
-        sc, n = self.sc, self.network.n_mobiles
+        sc, n, horizon = self.sc, self.network.n_mobiles, 0.0
         for m in range(n):
             times = arrival_times(sc.workload, m, n, stream(sc.seed, self.replication, ARRIVALS, m))
             samples = sample_indices(len(times), len(self.split), sc.workload.sample_order, m,
                                      stream(sc.seed, self.replication, SAMPLES, m))
             self.env.process(self._source(m, times, samples))
+            horizon = max(horizon, float(times[-1])) if len(times) else horizon
+        self.live.start(horizon)
         self.env.run()
         self.live.finish()
         end = self.env.now

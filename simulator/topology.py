@@ -20,12 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .background import BackgroundSpec
 from .bandwidth import BandwidthPath
 from .device import DeviceSpec, RadioSpec
+from .failures import FailureSpec
 from .network import PayloadConfig
 from .profile import Profile
 from .records import CostModel
-from .streams import DOWNLINK, UPLINK, stream
+from .streams import BACKGROUND, DOWNLINK, FAILURES, UPLINK, stream
 from .thermal import ThermalSpec
 
 
@@ -54,6 +56,10 @@ class DeviceNode:
     spec: DeviceSpec
     thermal: ThermalSpec
     queue_capacity: int | None
+    failures: FailureSpec | None = None
+    background: BackgroundSpec | None = None
+    failure_rng: np.random.Generator | None = None
+    background_rng: np.random.Generator | None = None
 
 
 @dataclass(frozen=True)
@@ -169,7 +175,10 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
         tiers.append(TierInfo(i, name, first, last, t.device))
         spec = catalogue[t.device]
         thermal = sc.thermal_for(name)
-        devices.append([DeviceNode(f"{name}{j}", i, j, spec, thermal, t.queue_capacity) for j in range(t.count)])
+        devices.append([DeviceNode(f"{name}{j}", i, j, spec, thermal, t.queue_capacity, t.failures, t.background,
+                                   stream(sc.seed, replication, FAILURES, i, j) if t.failures else None,
+                                   stream(sc.seed, replication, BACKGROUND, i, j) if t.background else None)
+                        for j in range(t.count)])
         if t.device not in by_class:
             by_class[t.device] = compute_table(profile, split, spec)
         tables.append(by_class[t.device])
