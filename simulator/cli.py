@@ -17,7 +17,7 @@ from .profile import ProfileError
 
 EXIT_USER_ERROR = 2
 SUMMARY_COLUMNS = ["policy", "accuracy", "latency_mean_ms", "latency_p95_ms", "cost_mean",
-                   "energy_mobile_j_per_req", "bytes_per_req", "dropped"]
+                   "energy_mobile_j_per_req", "bytes_per_req", "dropped", "failed"]
 
 
 def _add_overrides(p: argparse.ArgumentParser) -> None:
@@ -101,7 +101,7 @@ def format_summary(summary: pd.DataFrame) -> str:
     for c in cols[1:]:
         if c == "accuracy" or c.startswith("exit_frac_"):
             t[c] = t[c].map(lambda v: f"{100 * v:.1f}%")
-        elif c in ("dropped",):
+        elif c in ("dropped", "failed"):
             t[c] = t[c].map(lambda v: f"{v:.0f}")
         else:
             t[c] = t[c].map(lambda v: f"{v:.3g}")

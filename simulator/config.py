@@ -14,10 +14,12 @@ from typing import Any
 
 import yaml
 
+from .background import BackgroundSpec
 from .batching import BatchingConfig
 from .device import DeviceSpec, resolve_catalogue
 from .engines import ENGINES
 from .errors import ConfigError, unknown_key
+from .failures import FailoverSpec, FailureSpec
 from .network import LinkConfig, PayloadConfig
 from .policies.registry import make_policy, policy_label, resolved_spec
 from .profile import ProfileError, get_profile
@@ -40,6 +42,8 @@ class TierConfig:
     ambient_c: float | None = None
     throttling: bool | None = None
     batching: BatchingConfig | None = None
+    failures: FailureSpec | None = None  # down windows (simulator/failures.py)
+    background: BackgroundSpec | None = None  # another application's jobs (simulator/background.py)
 
     def check(self, path: str) -> None:
         require(1 <= self.count <= 100_000, f"'{path}.count' must be in 1..100000, got {self.count}")
@@ -157,6 +161,7 @@ class Scenario:
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     timeline: bool = True
     engine: str = "simpy"
+    failover: FailoverSpec | None = None  # default failover rule of the policies (drop after 500 ms)
 
     def check(self, path: str) -> None:
         require(1 <= self.replications <= 10_000, f"'replications' must be in 1..10000, got {self.replications}")

@@ -122,12 +122,14 @@ def resolve_catalogue(extra: dict[str, Any] | None, path: str = "devices") -> di
 
 @dataclass
 class Service:
-    """What serving one stretch of work at a device took; ``dropped`` when its queue was full."""
+    """What serving one stretch of work at a device took; ``dropped`` when its queue was full, ``failed``
+    when the device failed with the work inside (:mod:`simulator.failures`)."""
 
     dropped: bool
     queue_s: float = 0.0
     compute_s: float = 0.0
     energy_j: float = 0.0
+    failed: bool = False
 
 
 class Device:
@@ -208,17 +210,29 @@ class Device:
         if self.is_full():
             self.drops += 1
             return Service(dropped=True)
-        t0 = self.env.now
+        t0, t1 = self.env.now, None
         with self.resource.request() as r:
             if self.record:
                 self.update()
-            yield r
-            t1 = self.env.now
-            energy = yield from self.compute(work_s)
+            try:
+                yield r
+                t1 = self.env.now
+                energy = yield from self.compute(work_s)
+            except simpy.Interrupt:  # the device failed (simulator/failures.py): the work is lost
+                return self._lost(t0, t1)
             t2 = self.env.now
         if self.record:
             self.update()
         return Service(False, t1 - t0, t2 - t1, energy)
+
+    def _lost(self, t0: float, t1: float | None) -> Service:
+        """Book work interrupted by a failure: its server is free again, nothing was delivered."""
+        self.update()
+        if t1 is not None:  # it was computing
+            self.busy -= 1
+            self.update()
+        now = self.env.now
+        return Service(False, (now if t1 is None else t1) - t0, 0.0 if t1 is None else now - t1, failed=True)
 
     def compute(self, work_s: float):
         """SimPy process body: run ``work_s`` seconds of full-speed work; returns joules used.

@@ -15,11 +15,12 @@ import simpy
 
 from .batching import Stretch
 from .config import Scenario
+from .failures import failed_reason, failover_plan, policy_failover
 from .live import LiveNetwork
 from .policies.base import Outcome, Plan, Policy, PolicyContext, Request, checked_redirect
 from .policies.registry import make_policy, policy_label
 from .profile import Profile, get_profile
-from .records import RequestLog, SimResult, describe_plan, device_frame, policy_record, timeline_frame
+from .records import RequestLog, SimResult, device_frame, policy_record, timeline_frame
 from .streams import ARRIVALS, POLICY, SAMPLES, stream
 from .topology import build_network
 from .view import EngineView
@@ -46,9 +47,10 @@ class Simulation:
             profile=self.profile, tiers=net.tiers, num_layers=self.profile.num_layers, cost=net.cost,
             rng=stream(sc.seed, replication, POLICY),
             hindsight_split=self.split if self.policy.hindsight else None))
-        self.log = RequestLog([t.name for t in net.tiers], [link.name for link in net.links])
+        self.failover = policy_failover(policy_spec, sc.failover)
+        self.log = RequestLog([t.name for t in net.tiers], [link.name for link in net.links], self.live.failing)
         self.decisions = policy_record(self.policy, policy_spec, replication)
-        self._plans: dict[Plan, tuple[str, str]] = {}
+        self._batching = [tier[0].batching is not None for tier in net.devices]
         self._next_id = 0
 
     @property
@@ -72,7 +74,7 @@ class Simulation:
     # -- one request ------------------------------------------------------------------------
     def _serve(self, rid: int, m: int, sample: int, arrival: float):
         env, policy, view, net, live = self.env, self.policy, self.view, self.network, self.live
-        radio, links = net.radio, net.links
+        radio, links, batching = net.radio, net.links, self._batching
         tokens = int(self.split.tokens[sample])
         req = Request(rid, m, sample, tokens, arrival)
         plan: Plan = policy.plan(req, view)
@@ -82,6 +84,7 @@ class Simulation:
         transfer_s = e_compute = e_radio = offload = 0.0
         route = []
         cur, layer, exit_layer, dropped_at = 0, 1, 0, -1
+        base, failovers, reason, tried = 0, 0, "", set()  # base: layers the mobile holds the state of
         last, owner = plan.last_layer, plan.tiers
         while not exit_layer:
             tier = owner[layer - 1]
@@ -124,9 +127,19 @@ class Simulation:
                         plan = checked_redirect(plan, new, k)
                         owner, last, end = plan.tiers, plan.last_layer, k
                 k += 1
-            dev, work = live.device(m, tier), float(work)
-            stretch = Stretch(work, tokens, layer, exit_layer or end, heads, layer == 1) if dev.batching else None
-            service = yield from dev.serve(work, stretch)
+            work = float(work)
+            stretch = Stretch(work, tokens, layer, exit_layer or end, heads, layer == 1) if batching[tier] else None
+            service = yield from live.serve(m, tier, work, stretch)
+            if service.failed:  # lost to a failure; the client notices after its timeout (failures.py)
+                queue_s[tier] += service.queue_s
+                compute_s[tier] += service.compute_s
+                yield env.timeout(self.failover.timeout_s)
+                new = failover_plan(self.failover.rule, plan, tier, base, tried, n_t)
+                if new is None:
+                    reason, exit_layer = failed_reason(net.tiers[tier].name, self.failover.rule), 0
+                    break
+                plan, owner, layer, cur, exit_layer, failovers = new, new.tiers, base + 1, 0, 0, failovers + 1
+                continue
             if service.dropped:
                 dropped_at, exit_layer = tier, 0
                 break
@@ -134,8 +147,9 @@ class Simulation:
             compute_s[tier] += service.compute_s
             if tier == 0:
                 e_compute += service.energy_j
+                base = end
             layer = end + 1
-        if dropped_at < 0 and cur > 0:
+        if dropped_at < 0 and not reason and cur > 0:
             reply = net.payload.reply_bytes
             for link in reversed(net.route(0, cur)):
                 t0 = env.now
@@ -145,29 +159,25 @@ class Simulation:
                     e_radio += radio.energy_j(reply * 8.0, tx, sending=False)
         finish = env.now
         self.log.append(rid, m, sample, tokens, arrival, finish, exit_layer, cur, dropped_at, transfer_s,
-                        e_compute, e_radio, queue_s, compute_s, nbytes_link, self._describe(plan), ">".join(route),
-                        plan.explore, net.cost.layers(plan.tiers, exit_layer), offload)
+                        e_compute, e_radio, queue_s, compute_s, nbytes_link, self.log.describe(plan), ">".join(route),
+                        plan.explore, net.cost.layers(plan.tiers, exit_layer), offload, reason, failovers)
         view.reach(req, exit_layer if dropped_at < 0 else layer - 1)
         policy.observe(req, Outcome(exit_layer, cur, finish - arrival, transfer_s, sum(queue_s),
-                                    dropped=dropped_at >= 0), view)
+                                    dropped=dropped_at >= 0 or bool(reason), failed=bool(reason)), view)
         view.forget(req)
-
-    def _describe(self, plan: Plan) -> tuple[str, str]:
-        text = self._plans.get(plan)
-        if text is None:
-            text = self._plans[plan] = describe_plan(plan.tiers, plan.exits, plan.last_layer, self.log.tier_names)
-        return text
 
     # -- run --------------------------------------------------------------------------------
     def run(self) -> SimResult:
         """Simulate until every request has ended; return flat records."""
         wall = time.perf_counter()
-        sc, n = self.sc, self.network.n_mobiles
+        sc, n, horizon = self.sc, self.network.n_mobiles, 0.0
         for m in range(n):
             times = arrival_times(sc.workload, m, n, stream(sc.seed, self.replication, ARRIVALS, m))
             samples = sample_indices(len(times), len(self.split), sc.workload.sample_order, m,
                                      stream(sc.seed, self.replication, SAMPLES, m))
             self.env.process(self._source(m, times, samples))
+            horizon = max(horizon, float(times[-1])) if len(times) else horizon
+        self.live.start(horizon)
         self.env.run()
         self.live.finish()
         end = self.env.now

@@ -1,12 +1,15 @@
 """The SimPy side of a :class:`~simulator.topology.Network`: a live Device per device, a Channel per link
-direction, and the state policies may observe through the view."""
+direction, the health of devices that fail (:mod:`simulator.failures`) and their background load
+(:mod:`simulator.background`), and the state policies may observe through the view."""
 
 from __future__ import annotations
 
 import simpy
 
+from .background import run_background
 from .batching import BatchingDevice
-from .device import Device
+from .device import Device, Service
+from .failures import Health
 from .network import Channel
 from .topology import DeviceNode, Network
 
@@ -22,6 +25,33 @@ class LiveNetwork:
                    for chans in network.channels]
         self.down = [[Channel(env, f"{c.name}-down", c.down, c.latency_s, c.ewma_weight) for c in chans]
                      for chans in network.channels]
+        self.health = {(d.tier, d.index): Health(env, self.devices[d.tier][d.index])
+                       for tier in network.devices for d in tier if d.failures is not None}
+
+    @property
+    def failing(self) -> bool:
+        """True when some device of the scenario can fail."""
+        return bool(self.health)
+
+    def start(self, horizon: float) -> None:
+        """Start the failure and background processes (until ``horizon``, the last request's arrival)."""
+        for tier in self.network.devices:
+            for d in tier:
+                if d.failures is not None:
+                    windows = d.failures.windows(d.failure_rng, horizon)
+                    self.env.process(self.health[(d.tier, d.index)].run(windows))
+                if d.background is not None:
+                    serve = self.health[(d.tier, d.index)].serve if d.failures else self.devices[d.tier][d.index].serve
+                    self.env.process(run_background(self.env, serve, d.background, d.background_rng, horizon))
+
+    def serve(self, mobile: int, tier: int, work_s: float, stretch=None):
+        """SimPy process body: serve ``work_s`` on the device of ``tier`` on ``mobile``'s path (a Service);
+        ``stretch`` describes the work for batching devices."""
+        j = self.network.attachment[mobile][tier]
+        health = self.health.get((tier, j))
+        dev = self.devices[tier][j]
+        service: Service = yield from (health.serve(work_s, stretch) if health else dev.serve(work_s, stretch))
+        return service
 
     def _device(self, env: simpy.Environment, d: DeviceNode, record: bool) -> Device:
         if d.batching is None:

@@ -9,23 +9,28 @@ SUMMARY_KEYS = ["policy", "replication"]
 
 
 def summarise_group(df: pd.DataFrame, tier_names: list[str], deadline_ms: float | None = None) -> dict:
-    """Summary metrics of one group of request records."""
+    """Summary metrics of one group of request records (``failed``/``fail_rate`` when devices can fail)."""
     df = df[~df["warmup"]]
     n = len(df)
-    done = df[~df["dropped"]]
+    failing = "failed" in df
+    done = df[~df["dropped"] & ~df["failed"]] if failing else df[~df["dropped"]]
     k = len(done)
     lat = done["latency_ms"].to_numpy()
+    n_drop = int(df["dropped"].sum()) if failing else n - k
     row: dict = {
         "requests": n,
         "completed": k,
-        "dropped": n - k,
-        "drop_rate": (n - k) / n if n else np.nan,
+        "dropped": n_drop,
+        "drop_rate": n_drop / n if n else np.nan,
         "accuracy": float(done["correct"].mean()) if k else np.nan,
         "latency_mean_ms": float(lat.mean()) if k else np.nan,
         "latency_p50_ms": float(np.percentile(lat, 50)) if k else np.nan,
         "latency_p95_ms": float(np.percentile(lat, 95)) if k else np.nan,
         "latency_p99_ms": float(np.percentile(lat, 99)) if k else np.nan,
     }
+    if failing:
+        n_fail = int(df["failed"].sum())
+        row["failed"], row["fail_rate"] = n_fail, n_fail / n if n else np.nan
     if deadline_ms is not None:
         row["deadline_miss_rate"] = float(1 - (done["latency_ms"] <= deadline_ms).sum() / n) if n else np.nan
     span = (done["finish_s"].max() - df["arrival_s"].min()) if k else np.nan
@@ -89,10 +94,12 @@ def paired_accuracy_drop(requests: pd.DataFrame, reference: str, n_boot: int = 2
 
     All policies serve the same requests (same samples), so the difference is taken request by request;
     the bootstrap resamples profile samples (a sample recurs across requests and replications, so
-    requests are not independent). Dropped or warm-up requests are excluded from both sides of a pair.
+    requests are not independent). Dropped, failed or warm-up requests are excluded from both sides of a pair.
     """
     key = ["replication", "request_id"]
     live = requests[~requests["warmup"]]
+    if "failed" in live:
+        live = live.assign(dropped=live["dropped"] | live["failed"])
     ref = live[live["policy"] == reference].set_index(key)
     rows = []
     rng = np.random.default_rng(seed)

@@ -5,6 +5,12 @@ An engine appends one raw record per request to a :class:`RequestLog` (plain col
 order of :meth:`RequestLog.columns`); :meth:`RequestLog.frame` turns them into the ``requests.parquet``
 table, adding what follows from the profile (correctness, confidence), the scenario (warm-up, deadline)
 and the :class:`CostModel`. Every engine shares this, so their outputs have the same columns and meaning.
+
+When devices can fail (``status=True``), every request ends in exactly one ``status``: ``completed``,
+``dropped`` (a full queue; ``reason`` ``queue_full:<tier>``) or ``failed`` (lost to a failure and not
+recovered by the failover rule; ``reason`` from :func:`simulator.failures.failed_reason`); ``dropped``
+keeps meaning a queue drop, ``failed`` is its own column and ``failovers`` counts the recoveries a request
+took. Without failures these columns are not written (the table is unchanged).
 """
 
 from __future__ import annotations
@@ -85,10 +91,14 @@ def describe_plan(tiers: tuple[int, ...], exits, last_layer: int, tier_names: li
 class RequestLog:
     """Raw per-request records of one (policy, replication) simulation, as column lists."""
 
-    def __init__(self, tier_names: list[str], link_names: list[str]):
+    def __init__(self, tier_names: list[str], link_names: list[str], status: bool = False):
         self.tier_names = list(tier_names)
         self.link_names = list(link_names)
+        self.status = status
         self._cols: dict[str, list] = {k: [] for k in self.columns()}
+        self._plans: dict = {}
+        self._reason: list[str] = []
+        self._failovers: list[int] = []
 
     def columns(self) -> list[str]:
         """Raw columns, in the order :meth:`append` takes them."""
@@ -102,14 +112,24 @@ class RequestLog:
                exit_layer: int, tier: int, dropped_at: int, transfer_s: float, e_compute: float,
                e_radio: float, queue_s: list[float], compute_s: list[float], nbytes_link: list[int],
                plan: tuple[str, str], route: str, explore: bool, layer_cost: float,
-               offload_cost: float) -> None:
-        """One request; ``exit_layer`` 0 means dropped at tier ``dropped_at``; ``plan`` from
-        :func:`describe_plan`, ``route`` the links the request's state crossed, in order."""
+               offload_cost: float, failed: str = "", failovers: int = 0) -> None:
+        """One request; ``exit_layer`` 0 means dropped at tier ``dropped_at``, or failed (``failed``: why);
+        ``plan`` from :func:`describe_plan`, ``route`` the links the request's state crossed, in order."""
         values = [rid, mobile, sample, tokens, arrival, finish, exit_layer, tier, dropped_at, transfer_s,
                   e_compute, e_radio, *queue_s, *compute_s, *nbytes_link, *plan, route, explore, layer_cost,
                   offload_cost]
         for col, v in zip(self._cols.values(), values, strict=True):
             col.append(v)
+        if self.status:
+            self._reason.append(failed)
+            self._failovers.append(failovers)
+
+    def describe(self, plan) -> tuple[str, str]:
+        """:func:`describe_plan` of a :class:`~simulator.policies.base.Plan`, cached per plan."""
+        text = self._plans.get(plan)
+        if text is None:
+            text = self._plans[plan] = describe_plan(plan.tiers, plan.exits, plan.last_layer, self.tier_names)
+        return text
 
     def __len__(self) -> int:
         return len(self._cols["request_id"])
@@ -118,6 +138,8 @@ class RequestLog:
               deadline_ms: float | None) -> pd.DataFrame:
         """The ``requests.parquet`` rows of this simulation, sorted by request id."""
         df = pd.DataFrame(self._cols)
+        if self.status:
+            df["failed_reason"], df["failovers"] = self._reason, self._failovers
         df = df.sort_values("request_id", kind="stable").reset_index(drop=True)
         names = np.array([*self.tier_names, ""])
         done = df["exit_layer"].to_numpy() > 0
@@ -127,9 +149,12 @@ class RequestLog:
         df.insert(1, "replication", replication)
         df["sample_id"] = split.ids[s]
         df["latency_ms"] = (df["finish_s"] - df["arrival_s"]) * 1e3
-        df["dropped"] = ~done
+        why = df.pop("failed_reason").to_numpy(dtype=object) if self.status else np.full(len(df), "", object)
+        failed = why != ""
+        dropped = ~done & ~failed
+        df["dropped"] = dropped
         df["exit_tier"] = np.where(done, names[df["exit_tier_index"].to_numpy()], "")
-        df["drop_tier"] = np.where(done, "", names[df["dropped_tier_index"].to_numpy()])
+        df["drop_tier"] = np.where(dropped, names[df["dropped_tier_index"].to_numpy()], "")
         df["correct"] = done & split.correct[s, layer_idx]
         df["confidence"] = np.where(done, split.confidence[s, layer_idx], np.nan)
         df["energy_mobile_j"] = df["energy_compute_j"] + df["energy_radio_j"]
@@ -139,6 +164,10 @@ class RequestLog:
         df["warmup"] = df["arrival_s"] < warmup_s
         if deadline_ms is not None:
             df["deadline_met"] = done & (df["latency_ms"] <= deadline_ms)
+        if self.status:
+            df["failed"] = failed
+            df["status"] = np.where(done, "completed", np.where(failed, "failed", "dropped"))
+            df["reason"] = np.where(dropped, "queue_full:" + df["drop_tier"], why)
         return df.drop(columns=["exit_tier_index", "dropped_tier_index", "layer_cost", "offload_cost"])
 
 

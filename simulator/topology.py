@@ -20,13 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .background import BackgroundSpec
 from .bandwidth import BandwidthPath
 from .batching import BatchingConfig
 from .device import DeviceSpec, RadioSpec
+from .failures import FailureSpec
 from .network import PayloadConfig
 from .profile import Profile, Timing
 from .records import CostModel
-from .streams import DOWNLINK, UPLINK, stream
+from .streams import BACKGROUND, DOWNLINK, FAILURES, UPLINK, stream
 from .thermal import ThermalSpec
 
 
@@ -56,6 +58,10 @@ class DeviceNode:
     thermal: ThermalSpec
     queue_capacity: int | None
     batching: BatchingConfig | None = None
+    failures: FailureSpec | None = None
+    background: BackgroundSpec | None = None
+    failure_rng: np.random.Generator | None = None
+    background_rng: np.random.Generator | None = None
 
 
 @dataclass(frozen=True)
@@ -172,7 +178,11 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
         tiers.append(TierInfo(i, name, first, last, t.device))
         spec = catalogue[t.device]
         thermal = sc.thermal_for(name)
-        devices.append([DeviceNode(f"{name}{j}", i, j, spec, thermal, t.queue_capacity, t.batching)
+        devices.append([DeviceNode(f"{name}{j}", i, j, spec, thermal, t.queue_capacity, batching=t.batching,
+                                   failures=t.failures, background=t.background,
+                                   failure_rng=stream(sc.seed, replication, FAILURES, i, j) if t.failures else None,
+                                   background_rng=stream(sc.seed, replication, BACKGROUND, i, j)
+                                   if t.background else None)
                         for j in range(t.count)])
         if t.device not in by_class:
             by_class[t.device] = compute_table(profile, split, spec)

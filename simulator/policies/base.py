@@ -70,7 +70,9 @@ class Request:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the system observed when a request ended (no labels); ``exit_layer`` is 0 when dropped."""
+    """What the system observed when a request ended (no labels); ``exit_layer`` is 0 when dropped.
+
+    ``dropped``: it ended without a result (a full queue, or a failure: then ``failed`` too)."""
 
     exit_layer: int
     exit_tier: int
@@ -78,6 +80,7 @@ class Outcome:
     transfer_s: float
     queue_s: float
     dropped: bool = False
+    failed: bool = False
 
 
 class SystemView(Protocol):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, unknown_key
+from ..failures import parse_failover
 from ..schema import build
 
 if TYPE_CHECKING:
@@ -64,7 +65,9 @@ def make_policy(spec: str | dict[str, Any], path: str = "policies") -> Policy:
     name = spec["name"]
     if name not in REGISTRY:
         raise unknown_key(str(name), path, REGISTRY, what="policy")
-    params = {k: v for k, v in spec.items() if k not in ("name", "label")}
+    if spec.get("failover") is not None:
+        parse_failover(spec["failover"], f"{path}({name}).failover")
+    params = {k: v for k, v in spec.items() if k not in ("name", "label", "failover")}
     return build(REGISTRY[name], params, f"{path}({name})")
 
 

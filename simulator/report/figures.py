@@ -182,8 +182,9 @@ def _completed(res: Results) -> pd.DataFrame:
     keep = np.ones(len(r), bool)
     if "warmup" in r:
         keep &= ~r["warmup"].to_numpy(bool)
-    if "dropped" in r:
-        keep &= ~r["dropped"].to_numpy(bool)
+    for col in ("dropped", "failed"):  # failed: lost to a device failure (scenarios with failures)
+        if col in r:
+            keep &= ~r[col].to_numpy(bool)
     return r[keep]
 
 
@@ -586,7 +587,7 @@ def timeline(res: Results, styles: dict[str, PolicyStyle], st: Style, policy: st
             ax.set_ylim(min(lo, 0.0), max(hi, 1.05))
         elif kind == "lat":
             s = styles[policy]
-            ok = ~req["dropped"].to_numpy(bool) if "dropped" in req else np.ones(len(req), bool)
+            ok = req["exit_layer"].to_numpy() > 0 if "exit_layer" in req else np.ones(len(req), bool)
             ax.scatter(req["arrival_s"].to_numpy()[ok], req["latency_ms"].to_numpy()[ok], s=2, color=s.colour,
                        marker=".", linewidths=0, rasterized=len(req) > 5000)
             if res.deadline_ms is not None:

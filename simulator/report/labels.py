@@ -22,6 +22,8 @@ _METRICS = {
     "requests": ("Requests", "", 1.0),
     "completed": ("Completed requests", "", 1.0),
     "dropped": ("Dropped requests", "", 1.0),
+    "fail_rate": ("Failed (device failures)", "%", 100.0),
+    "failed": ("Failed requests", "", 1.0),
 }
 _UNITS = [("_mbps", "Mbit/s"), ("_ms", "ms"), ("_per_s", "1/s"), ("_c", "°C"), ("_s", "s"), ("_w", "W"),
           ("_j", "J"), ("_bytes", "B")]
