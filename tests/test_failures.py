@@ -185,3 +185,17 @@ def test_cli_exits_2_with_one_line(tmp_path):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "'tiers.edge.failures.mttr_s' needs" in lines[0]
+
+
+def test_shipped_edge_failure_scenario_failover_keeps_deadline_misses_lower(monkeypatch):
+    from simulator.config import load_scenario
+    from simulator.runner import run_scenario
+
+    monkeypatch.chdir(ROOT)
+    sc = load_scenario(ROOT / "scenarios" / "edge_failure.yaml", ["replications=1", "workload.requests=800"])
+    s = run_scenario(sc).summary.set_index("policy")
+    assert s.loc["all-edge-drop", "fail_rate"] > 0.2  # the edge is down for 20 of the ~50 s
+    for base in ("all-edge", "threshold"):
+        drop, retry = s.loc[f"{base}-drop"], s.loc[f"{base}-retry"]
+        assert retry["failed"] == 0 and retry["deadline_miss_rate"] < drop["deadline_miss_rate"] / 3
+    assert s.loc["all-edge-local", "deadline_miss_rate"] < s.loc["all-edge-drop", "deadline_miss_rate"] / 3
