@@ -122,7 +122,7 @@ class Simulation:
                 yield env.timeout(self.failover.timeout_s)
                 new = failover_plan(self.failover.rule, plan, tier, base, tried, n_t)
                 if new is None:
-                    reason, exit_layer = failed_reason(net.tiers[tier].name, self.failover.rule), 0
+                    reason, exit_layer = failed_reason(net.tiers[tier].name, self.failover.rule, tier), 0
                     break
                 plan, owner, layer, cur, exit_layer, failovers = new, new.tiers, base + 1, 0, 0, failovers + 1
                 continue

@@ -168,6 +168,6 @@ def failover_plan(rule: str, plan: Plan, failed_tier: int, base: int, tried: set
     return replace(plan, tiers=tiers)
 
 
-def failed_reason(tier_name: str, rule: str) -> str:
-    """The ``reason`` of a request that failed at ``tier_name`` under ``rule``."""
-    return f"down:{tier_name}" + (";no_retry_target" if rule == "retry" else "")
+def failed_reason(tier_name: str, rule: str, tier: int) -> str:
+    """The ``reason`` of a request that failed at tier ``tier`` (``tier_name``) under ``rule``."""
+    return f"down:{tier_name}" + (";no_retry_target" if rule == "retry" and tier > 0 else "")
