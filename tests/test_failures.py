@@ -121,10 +121,21 @@ def test_policy_failover_overrides_the_scenario_default(tmp_path):
 
 
 def test_device_books_close_after_a_failure(tmp_path):
-    res = simulate(_scenario(tmp_path, "drop"), "all-edge")
+    res = simulate(_scenario(tmp_path, "drop"), "all-edge", record_timeline=True)
     edge = res.devices.set_index("device").loc["edge0"]
     # busy: three whole requests (50 ms each) and 30 ms of the lost one
     assert edge["busy_s"] == pytest.approx(0.18, abs=TOL)
+    assert edge["failures"] == 1 and edge["down_s"] == pytest.approx(1.0)
+    assert edge["end_s"] == pytest.approx(3.05, abs=TOL)  # the last request's finish
+    up = res.timeline[res.timeline["series"] == "up"]
+    assert up["time_s"].tolist() == [0.0, 1.0, 2.0] and up["value"].tolist() == [1.0, 0.0, 1.0]
+
+
+def test_the_run_ends_with_the_last_request_not_the_repair(tmp_path):
+    res = simulate(_scenario(tmp_path, "drop", failures={"schedule": [[2.9, 50.0]]}), "all-edge")
+    edge = res.devices.set_index("device").loc["edge0"]
+    assert edge["end_s"] == pytest.approx(3.1, abs=TOL)  # 3.0 lost on arrival, noticed 100 ms later
+    assert edge["down_s"] == pytest.approx(0.2, abs=TOL)
 
 
 def test_every_request_ends_exactly_once_with_random_failures_and_drops(tmp_path):
