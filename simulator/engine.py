@@ -51,7 +51,7 @@ class Simulation:
         self.log = RequestLog([t.name for t in net.tiers], [link.name for link in net.links], self.live.failing)
         self.decisions = policy_record(self.policy, policy_spec, replication)
         self._batching = [tier[0].batching is not None for tier in net.devices]
-        self._next_id = 0
+        self._next_id, self._total, self._done = 0, 0, None
 
     @property
     def tiers(self):
@@ -136,7 +136,7 @@ class Simulation:
                 yield env.timeout(self.failover.timeout_s)
                 new = failover_plan(self.failover.rule, plan, tier, base, tried, n_t)
                 if new is None:
-                    reason, exit_layer = failed_reason(net.tiers[tier].name, self.failover.rule), 0
+                    reason, exit_layer = failed_reason(net.tiers[tier].name, self.failover.rule, tier), 0
                     break
                 plan, owner, layer, cur, exit_layer, failovers = new, new.tiers, base + 1, 0, 0, failovers + 1
                 continue
@@ -161,6 +161,8 @@ class Simulation:
         self.log.append(rid, m, sample, tokens, arrival, finish, exit_layer, cur, dropped_at, transfer_s,
                         e_compute, e_radio, queue_s, compute_s, nbytes_link, self.log.describe(plan), ">".join(route),
                         plan.explore, net.cost.layers(plan.tiers, exit_layer), offload, reason, failovers)
+        if self._done is not None and len(self.log) == self._total:  # a device's repair may come later
+            self._done.succeed()
         view.reach(req, exit_layer if dropped_at < 0 else layer - 1)
         policy.observe(req, Outcome(exit_layer, cur, finish - arrival, transfer_s, sum(queue_s),
                                     dropped=dropped_at >= 0 or bool(reason), failed=bool(reason)), view)
@@ -176,9 +178,10 @@ class Simulation:
             samples = sample_indices(len(times), len(self.split), sc.workload.sample_order, m,
                                      stream(sc.seed, self.replication, SAMPLES, m))
             self.env.process(self._source(m, times, samples))
-            horizon = max(horizon, float(times[-1])) if len(times) else horizon
+            horizon, self._total = (max(horizon, float(times[-1])) if len(times) else horizon), self._total + len(times)
         self.live.start(horizon)
-        self.env.run()
+        self._done = self.env.event() if self.live.failing and self._total else None
+        self.env.run(self._done)
         self.live.finish()
         end = self.env.now
         requests = self.log.frame(self.label, self.replication, self.split, sc.workload.warmup_s,

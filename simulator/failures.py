@@ -115,7 +115,7 @@ class Health:
         self.device = device
         self.down = False
         self.failures = 0
-        self.down_s = 0.0
+        self.windows: list[tuple[float, float]] = []  # down windows so far (the last may be open)
         self._inflight: set[simpy.Process] = set()
 
     def serve(self, work_s: float, stretch=None):
@@ -138,12 +138,16 @@ class Health:
                 yield env.timeout(start - env.now)
             self.down = True
             self.failures += 1
+            self.windows.append((start, end))
             for proc in list(self._inflight):
                 if proc.is_alive:
                     proc.interrupt("failure")
             yield env.timeout(end - env.now)
-            self.down_s += end - start
             self.down = False
+
+    def down_s(self, until: float) -> float:
+        """Seconds spent down up to ``until``."""
+        return sum(min(b, until) - a for a, b in self.windows if a < until)
 
 
 def failover_plan(rule: str, plan: Plan, failed_tier: int, base: int, tried: set[int],
@@ -168,6 +172,6 @@ def failover_plan(rule: str, plan: Plan, failed_tier: int, base: int, tried: set
     return replace(plan, tiers=tiers)
 
 
-def failed_reason(tier_name: str, rule: str) -> str:
-    """The ``reason`` of a request that failed at ``tier_name`` under ``rule``."""
-    return f"down:{tier_name}" + (";no_retry_target" if rule == "retry" else "")
+def failed_reason(tier_name: str, rule: str, tier: int) -> str:
+    """The ``reason`` of a request that failed at tier ``tier`` (``tier_name``) under ``rule``."""
+    return f"down:{tier_name}" + (";no_retry_target" if rule == "retry" and tier > 0 else "")

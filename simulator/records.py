@@ -203,6 +203,9 @@ def device_frame(live: LiveNetwork, label: str, replication: int, end_s: float) 
             rows.append({"policy": label, "replication": replication, "device": d.name,
                          "tier": tiers[d.tier].name, "energy_j": d.energy_j, "busy_s": d.busy_s,
                          "drops": d.drops, "final_temp_c": d.temperature_c, "end_s": end_s})
+            health = live.health.get((d.tier, tier.index(d)))
+            if health is not None:  # only in scenarios where devices fail
+                rows[-1].update(failures=health.failures, down_s=health.down_s(end_s))
     for link, ups, downs in zip(live.network.links, live.up, live.down, strict=True):
         for ch in (*ups, *downs):
             rows.append({"policy": label, "replication": replication, "device": ch.name, "tier": link.name,
@@ -211,9 +214,15 @@ def device_frame(live: LiveNetwork, label: str, replication: int, end_s: float) 
 
 
 def timeline_frame(live: LiveNetwork, label: str, replication: int, end_s: float) -> pd.DataFrame:
-    """Over time: requests in system per device, temperature and frequency, bandwidth of every uplink."""
+    """Over time: requests in system per device, temperature and frequency, bandwidth of every uplink,
+    and ``up`` (1/0) of devices that can fail."""
     tiers = live.network.tiers
     parts = []
+    for (t, j), health in live.health.items():
+        steps = [(0.0, 1.0)] + [p for a, b in health.windows for p in ((a, 0.0), (b, 1.0))]
+        a = np.asarray([s for s in steps if s[0] <= end_s], dtype=float)  # a repair after the end: not shown
+        parts.append(pd.DataFrame({"time_s": a[:, 0], "series": "up", "entity": live.devices[t][j].name,
+                                   "tier": tiers[t].name, "value": a[:, 1]}))
     for tier in live.devices:
         for d in tier:
             if not d.trace:

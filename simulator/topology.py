@@ -49,7 +49,8 @@ class TierInfo:
 
 @dataclass(frozen=True)
 class DeviceNode:
-    """One device: its class, thermal model (with the tier's overrides) and queue capacity."""
+    """One device: its class, thermal model (with the tier's overrides), queue capacity, and when set its
+    failures and background load with their random streams."""
 
     name: str
     tier: int

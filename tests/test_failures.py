@@ -121,10 +121,21 @@ def test_policy_failover_overrides_the_scenario_default(tmp_path):
 
 
 def test_device_books_close_after_a_failure(tmp_path):
-    res = simulate(_scenario(tmp_path, "drop"), "all-edge")
+    res = simulate(_scenario(tmp_path, "drop"), "all-edge", record_timeline=True)
     edge = res.devices.set_index("device").loc["edge0"]
     # busy: three whole requests (50 ms each) and 30 ms of the lost one
     assert edge["busy_s"] == pytest.approx(0.18, abs=TOL)
+    assert edge["failures"] == 1 and edge["down_s"] == pytest.approx(1.0)
+    assert edge["end_s"] == pytest.approx(3.05, abs=TOL)  # the last request's finish
+    up = res.timeline[res.timeline["series"] == "up"]
+    assert up["time_s"].tolist() == [0.0, 1.0, 2.0] and up["value"].tolist() == [1.0, 0.0, 1.0]
+
+
+def test_the_run_ends_with_the_last_request_not_the_repair(tmp_path):
+    res = simulate(_scenario(tmp_path, "drop", failures={"schedule": [[2.9, 50.0]]}), "all-edge")
+    edge = res.devices.set_index("device").loc["edge0"]
+    assert edge["end_s"] == pytest.approx(3.1, abs=TOL)  # 3.0 lost on arrival, noticed 100 ms later
+    assert edge["down_s"] == pytest.approx(0.2, abs=TOL)
 
 
 def test_every_request_ends_exactly_once_with_random_failures_and_drops(tmp_path):
@@ -185,3 +196,17 @@ def test_cli_exits_2_with_one_line(tmp_path):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "'tiers.edge.failures.mttr_s' needs" in lines[0]
+
+
+def test_shipped_edge_failure_scenario_failover_keeps_deadline_misses_lower(monkeypatch):
+    from simulator.config import load_scenario
+    from simulator.runner import run_scenario
+
+    monkeypatch.chdir(ROOT)
+    sc = load_scenario(ROOT / "scenarios" / "edge_failure.yaml", ["replications=1", "workload.requests=800"])
+    s = run_scenario(sc).summary.set_index("policy")
+    assert s.loc["all-edge-drop", "fail_rate"] > 0.2  # the edge is down for 20 of the ~50 s
+    for base in ("all-edge", "threshold"):
+        drop, retry = s.loc[f"{base}-drop"], s.loc[f"{base}-retry"]
+        assert retry["failed"] == 0 and retry["deadline_miss_rate"] < drop["deadline_miss_rate"] / 3
+    assert s.loc["all-edge-local", "deadline_miss_rate"] < s.loc["all-edge-drop", "deadline_miss_rate"] / 3
