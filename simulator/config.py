@@ -267,7 +267,7 @@ def scenario_from_dict(data: dict[str, Any], base: Path | None = None,
     if isinstance(data.get("profile"), str):
         data["profile"] = str(resolve_file(data["profile"], base))
     for link in (data.get("links") or {}).values():
-        for direction in ("bandwidth", "downlink"):
+        for direction in ("bandwidth", "downlink", "quality"):
             spec = link.get(direction) if isinstance(link, dict) else None
             if isinstance(spec, dict) and spec.get("model") == "trace" and isinstance(spec.get("file"), str):
                 spec["file"] = str(resolve_file(spec["file"], base))

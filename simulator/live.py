@@ -7,6 +7,7 @@ import simpy
 
 from .device import Device
 from .network import Channel
+from .sharing import SharedPort, shared_link
 from .topology import Network
 
 
@@ -18,10 +19,17 @@ class LiveNetwork:
         self.network = network
         self.devices = [[Device(env, d.name, d.tier, d.spec, d.thermal, d.queue_capacity, record) for d in tier]
                         for tier in network.devices]
-        self.up = [[Channel(env, c.name, c.up, c.latency_s, c.ewma_weight) for c in chans]
-                   for chans in network.channels]
-        self.down = [[Channel(env, f"{c.name}-down", c.down, c.latency_s, c.ewma_weight) for c in chans]
-                     for chans in network.channels]
+        self.up, self.down, self.shared = [], [], []
+        for link, chans in zip(network.links, network.channels, strict=True):
+            if link.shared:
+                up, down = shared_link(env, link.name, chans, record)
+                self.shared += [up, down]
+                self.up.append([SharedPort(up, c.index, c.ewma_weight) for c in chans])
+                self.down.append([SharedPort(down, c.index, c.ewma_weight) for c in chans])
+            else:
+                self.up.append([Channel(env, c.name, c.up, c.latency_s, c.ewma_weight) for c in chans])
+                self.down.append([Channel(env, f"{c.name}-down", c.down, c.latency_s, c.ewma_weight)
+                                  for c in chans])
 
     def device(self, mobile: int, tier: int) -> Device:
         """The device of ``tier`` on ``mobile``'s path."""

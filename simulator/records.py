@@ -149,6 +149,11 @@ def timeline_frame(live: LiveNetwork, label: str, replication: int, end_s: float
             t, r = ch.path.steps_until(end_s)
             parts.append(pd.DataFrame({"time_s": t, "series": "bandwidth_mbps", "entity": ch.name,
                                        "tier": tiers[link.src].name, "value": r}))
+    for sh in live.shared:  # shared links: transfers active and each one's fair rate, at every event
+        a = np.asarray(sh.series or [(0.0, 0, 0.0)], dtype=float)
+        for col, series in ((1, "active_transfers"), (2, "per_user_mbps")):
+            parts.append(pd.DataFrame({"time_s": a[:, 0], "series": series, "entity": sh.name,
+                                       "tier": "shared", "value": a[:, col]}))
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["time_s", "series", "entity", "tier", "value"])
     df.insert(0, "policy", label)

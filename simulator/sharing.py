@@ -144,6 +144,8 @@ class SharedPort:
         self.name = f"{link.name}[{user}]"
         self.ewma_weight = ewma_weight
         self.estimate_bps: float | None = None
+        self.bits_sent = 0.0
+        self.busy_s = 0.0  # this user's transmission time (overlapping others')
 
     @property
     def path(self) -> BandwidthPath:
@@ -152,8 +154,18 @@ class SharedPort:
     def transmit(self, nbytes: float):
         """SimPy process body: send over the shared link; updates this user's throughput estimate."""
         wait, tx = yield from self.link.transmit(nbytes, self.user)
+        self.bits_sent += nbytes * 8.0
+        self.busy_s += tx
         if tx > 0:
             rate = nbytes * 8.0 / tx
             w, old = self.ewma_weight, self.estimate_bps
             self.estimate_bps = rate if old is None else (1 - w) * old + w * rate
         return wait, tx
+
+
+def shared_link(env: simpy.Environment, name: str, chans, record: bool = False) -> tuple[SharedLink, SharedLink]:
+    """The up and down :class:`SharedLink` of one shared link from its channel nodes (capacity in the first)."""
+    c0 = chans[0]
+    quality = None if c0.quality is None else [c.quality for c in chans]
+    return (SharedLink(env, name, c0.up, c0.latency_s, quality, record),
+            SharedLink(env, f"{name}-down", c0.down, c0.latency_s, quality, record))

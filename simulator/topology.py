@@ -6,7 +6,8 @@ attached to device ``j % count`` of the next tier, so N mobiles share edges and 
 
 Links are edges between tiers (``from``/``to``; by default the consecutive tiers in order). A link has
 one channel per device of its lower tier (that device's own uplink/backhaul, one realisation of the
-link's bandwidth model each, or one shared realisation with ``same_realisation``). A request moving up
+link's bandwidth model each, or one shared realisation with ``same_realisation``); a ``shared`` link is
+one capacity all of them divide (:mod:`simulator.sharing`). A request moving up
 from tier a to tier b takes the direct link a -> b when the scenario has one, otherwise the chain of
 consecutive links; replies come back down the same route.
 
@@ -25,7 +26,7 @@ from .device import DeviceSpec, RadioSpec
 from .network import PayloadConfig
 from .profile import Profile
 from .records import CostModel
-from .streams import DOWNLINK, UPLINK, stream
+from .streams import DOWNLINK, QUALITY, UPLINK, stream
 from .thermal import ThermalSpec
 
 
@@ -66,6 +67,7 @@ class LinkEdge:
     dst: int
     rtt_ms: float
     ewma_weight: float
+    shared: bool = False  # one capacity for all its channels (channels[link][0] holds its paths)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class ChannelNode:
     down: BandwidthPath
     latency_s: float
     ewma_weight: float
+    quality: BandwidthPath | None = None  # this device's weight on a shared link (None: fair share)
 
 
 @dataclass(frozen=True)
@@ -177,14 +180,15 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
     edges = link_tiers(sc)
     links, channels = [], []
     for i, ((lname, link), (src, dst)) in enumerate(zip(sc.links.items(), edges, strict=True)):
-        links.append(LinkEdge(i, lname, src, dst, link.rtt_ms, link.ewma_weight))
+        links.append(LinkEdge(i, lname, src, dst, link.rtt_ms, link.ewma_weight, link.shared))
         lat = link.rtt_ms / 2e3
         chans = []
         for j in range(len(devices[src])):
-            k = 0 if link.same_realisation else j
+            k = 0 if link.same_realisation or link.shared else j
             up = link.bandwidth.realise(stream(sc.seed, replication, UPLINK, i, k))
             down = link.down_spec.realise(stream(sc.seed, replication, DOWNLINK, i, k))
-            chans.append(ChannelNode(i, j, f"{lname}{j}", up, down, lat, link.ewma_weight))
+            q = None if link.quality is None else link.quality.realise(stream(sc.seed, replication, QUALITY, i, j))
+            chans.append(ChannelNode(i, j, f"{lname}{j}", up, down, lat, link.ewma_weight, q))
         channels.append(chans)
 
     attachment = []

@@ -95,3 +95,50 @@ def test_mg1_ps_mean_sojourn_is_insensitive(dist):
     sojourn = np.asarray(done) - arrivals
     warm = n // 10
     assert sojourn[warm:].mean() == pytest.approx(mean_s / (1 - rho), rel=0.06)
+
+
+def _cell(profile, count: int, shared: bool, **link) -> dict:
+    return {
+        "name": "cell", "profile": str(profile), "seed": 3,
+        "tiers": {"mobile": {"device": "phone-cpu", "layers": [1, 1], "count": count},
+                  "edge": {"device": "jetson-orin", "layers": [2, 6]}},
+        "links": {"uplink": {"rtt_ms": 20, "shared": shared, "bandwidth": {"model": "constant", "mbps": 4},
+                             **link}},
+        "workload": {"arrival": "deterministic" if count == 1 else "poisson", "rate_per_s": 4, "requests": 200},
+        "policies": [{"name": "fixed-split", "split": 1}],
+    }
+
+
+def test_one_phone_without_overlap_is_a_private_link(synth_profile):
+    from simulator.config import scenario_from_dict
+    from simulator.engine import simulate
+
+    a = simulate(scenario_from_dict(_cell(synth_profile, 1, False)), {"name": "fixed-split", "split": 1})
+    b = simulate(scenario_from_dict(_cell(synth_profile, 1, True)), {"name": "fixed-split", "split": 1})
+    assert b.requests["latency_ms"].to_numpy() == pytest.approx(a.requests["latency_ms"].to_numpy(), rel=1e-9)
+
+
+def test_sharing_slows_phones_and_conserves_bytes(synth_profile):
+    from simulator.config import scenario_from_dict
+    from simulator.engine import simulate
+
+    spec = {"name": "fixed-split", "split": 1}
+    priv = simulate(scenario_from_dict(_cell(synth_profile, 8, False)), spec)
+    shared = simulate(scenario_from_dict(_cell(synth_profile, 8, True)), spec, record_timeline=True)
+    assert shared.requests["transfer_s"].mean() > 1.5 * priv.requests["transfer_s"].mean()
+    dev = shared.devices
+    assert dev[dev["tier"] == "uplink"]["bytes"].sum() == pytest.approx(
+        priv.devices[priv.devices["tier"] == "uplink"]["bytes"].sum())
+    tl = shared.timeline
+    active = tl[(tl["series"] == "active_transfers") & (tl["entity"] == "uplink")]["value"]
+    assert active.max() >= 2 and active.iloc[-1] == 0
+
+
+def test_quality_on_a_private_link_is_one_clear_error(synth_profile):
+    from simulator.config import scenario_from_dict
+    from simulator.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"'links.uplink.quality'.*shared: true"):
+        scenario_from_dict(_cell(synth_profile, 2, False, quality={"model": "constant", "mbps": 1}))
+    sc = scenario_from_dict(_cell(synth_profile, 2, True, quality={"model": "lognormal", "mean_mbps": 1}))
+    assert sc.links["uplink"].quality is not None
