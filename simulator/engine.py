@@ -18,6 +18,7 @@ from .live import LiveNetwork
 from .policies.base import Outcome, Plan, Policy, PolicyContext, Request
 from .policies.registry import make_policy, policy_label
 from .profile import Profile, get_profile
+from .radio import RrcCharge, rrc_columns
 from .records import RequestLog, SimResult, device_frame, timeline_frame
 from .streams import ARRIVALS, POLICY, SAMPLES, stream
 from .topology import build_network
@@ -46,6 +47,7 @@ class Simulation:
             rng=stream(sc.seed, replication, POLICY),
             hindsight_split=self.split if self.policy.hindsight else None))
         self.log = RequestLog([t.name for t in net.tiers], [link.name for link in net.links])
+        self.rrc: dict[int, RrcCharge] = {}  # per request, when the mobiles' radio has RRC states
         self._next_id = 0
 
     @property
@@ -78,6 +80,7 @@ class Simulation:
         nbytes_link = [0] * len(links)
         transfer_s = e_compute = e_radio = offload = 0.0
         cur, layer, exit_layer, dropped_at = 0, 1, 0, -1
+        rrc = self.rrc.setdefault(rid, RrcCharge()) if live.rrc is not None else None
         last, owner = plan.last_layer, plan.tiers
         while not exit_layer:
             tier = owner[layer - 1]
@@ -85,7 +88,9 @@ class Simulation:
                 nbytes = net.transfer_bytes(tokens, layer - 1)
                 for link in net.route(cur, tier):
                     t0 = env.now
-                    _, tx = yield from live.uplink(m, link).transmit(nbytes)
+                    ch = live.uplink(m, link)
+                    _, tx = yield from (live.rrc[m].transmit(env, ch, nbytes, rrc, True)
+                                        if rrc is not None and links[link].src == 0 else ch.transmit(nbytes))
                     transfer_s += env.now - t0
                     nbytes_link[link] += nbytes
                     offload += net.cost.link_offload[link]
@@ -125,11 +130,14 @@ class Simulation:
             reply = net.payload.reply_bytes
             for link in reversed(net.route(0, cur)):
                 t0 = env.now
-                _, tx = yield from live.downlink(m, link).transmit(reply)
+                ch = live.downlink(m, link)
+                _, tx = yield from (live.rrc[m].transmit(env, ch, reply, rrc, False)
+                                    if rrc is not None and links[link].src == 0 else ch.transmit(reply))
                 transfer_s += env.now - t0
                 if links[link].src == 0 and radio is not None:
                     e_radio += radio.energy_j(reply * 8.0, tx, sending=False)
         finish = env.now
+        e_radio += rrc.energy_j if rrc is not None else 0.0
         self.log.append(rid, m, sample, tokens, arrival, finish, exit_layer, cur, dropped_at, transfer_s,
                         e_compute, e_radio, queue_s, compute_s, nbytes_link, offload)
         view.reach(req, exit_layer if dropped_at < 0 else layer - 1)
@@ -152,6 +160,8 @@ class Simulation:
         end = self.env.now
         requests = self.log.frame(self.label, self.replication, self.split, self.network.cost,
                                   sc.workload.warmup_s, sc.deadline_ms)
+        if self.live.rrc is not None:
+            requests = rrc_columns(requests, self.rrc)
         timeline = timeline_frame(self.live, self.label, self.replication, end) if self.record else None
         return SimResult(policy=self.label, replication=self.replication, requests=requests,
                          timeline=timeline, devices=device_frame(self.live, self.label, self.replication, end),

@@ -7,6 +7,7 @@ import simpy
 
 from .device import Device
 from .network import Channel
+from .radio import RadioState
 from .sharing import SharedPort, shared_link
 from .topology import Network
 
@@ -30,6 +31,9 @@ class LiveNetwork:
                 self.up.append([Channel(env, c.name, c.up, c.latency_s, c.ewma_weight) for c in chans])
                 self.down.append([Channel(env, f"{c.name}-down", c.down, c.latency_s, c.ewma_weight)
                                   for c in chans])
+
+        rrc = network.radio.rrc if network.radio is not None else None
+        self.rrc = [RadioState(rrc) for _ in network.devices[0]] if rrc is not None else None  # per mobile
 
     def device(self, mobile: int, tier: int) -> Device:
         """The device of ``tier`` on ``mobile``'s path."""

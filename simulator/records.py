@@ -119,10 +119,13 @@ def device_frame(live: LiveNetwork, label: str, replication: int, end_s: float) 
     tiers = live.network.tiers
     rows = []
     for tier in live.devices:
-        for d in tier:
+        for j, d in enumerate(tier):
             rows.append({"policy": label, "replication": replication, "device": d.name,
                          "tier": tiers[d.tier].name, "energy_j": d.energy_j, "busy_s": d.busy_s,
                          "drops": d.drops, "final_temp_c": d.temperature_c, "end_s": end_s})
+            if live.rrc is not None and d.tier == 0:  # RRC radio totals of this phone
+                r = live.rrc[j]
+                rows[-1].update(promotions=r.promotions, radio_promotion_j=r.promotion_j, radio_tail_j=r.tail_j)
     for link, ups, downs in zip(live.network.links, live.up, live.down, strict=True):
         for ch in (*ups, *downs):
             rows.append({"policy": label, "replication": replication, "device": ch.name, "tier": link.name,

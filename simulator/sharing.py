@@ -151,6 +151,10 @@ class SharedPort:
     def path(self) -> BandwidthPath:
         return self.link.path
 
+    @property
+    def latency_s(self) -> float:
+        return self.link.latency_s
+
     def transmit(self, nbytes: float):
         """SimPy process body: send over the shared link; updates this user's throughput estimate."""
         wait, tx = yield from self.link.transmit(nbytes, self.user)
