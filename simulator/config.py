@@ -17,6 +17,7 @@ import yaml
 from .device import DeviceSpec, resolve_catalogue
 from .engines import ENGINES
 from .errors import ConfigError, unknown_key
+from .mobility import MobilityConfig
 from .network import LinkConfig, PayloadConfig
 from .policies.registry import make_policy, policy_label
 from .profile import ProfileError, get_profile
@@ -89,6 +90,7 @@ class Scenario:
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     timeline: bool = True
     engine: str = "simpy"
+    mobility: MobilityConfig | None = None  # handover (simulator/mobility.py)
 
     def check(self, path: str) -> None:
         require(self.replications >= 1, f"'replications' must be at least 1, got {self.replications}")
@@ -107,6 +109,10 @@ class Scenario:
         for label, t in self.tiers.items():
             for k in t.layers:
                 require(k >= 1, f"'tiers.{label}.layers' must be >= 1")
+        if self.mobility is not None:
+            counts = [t.count for t in self.tiers.values()]
+            require(len(counts) >= 2, "'mobility' needs a second tier to hand over between")
+            self.mobility.validate(counts[0], counts[1])
 
     def _resolve_links(self) -> None:
         """Check ``from``/``to`` of every link and fill them in where omitted (consecutive tiers in order)."""

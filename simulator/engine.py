@@ -81,6 +81,7 @@ class Simulation:
         transfer_s = e_compute = e_radio = offload = 0.0
         cur, layer, exit_layer, dropped_at = 0, 1, 0, -1
         rrc = self.rrc.setdefault(rid, RrcCharge()) if live.rrc is not None else None
+        path = net.attachment_at(m, arrival)  # pinned at birth (simulator/mobility.py)
         last, owner = plan.last_layer, plan.tiers
         while not exit_layer:
             tier = owner[layer - 1]
@@ -88,7 +89,7 @@ class Simulation:
                 nbytes = net.transfer_bytes(tokens, layer - 1)
                 for link in net.route(cur, tier):
                     t0 = env.now
-                    ch = live.uplink(m, link)
+                    ch = live.uplink(m, link, path)
                     _, tx = yield from (live.rrc[m].transmit(env, ch, nbytes, rrc, True)
                                         if rrc is not None and links[link].src == 0 else ch.transmit(nbytes))
                     transfer_s += env.now - t0
@@ -117,7 +118,7 @@ class Simulation:
                         exit_layer = k
                         break
                 k += 1
-            service = yield from live.device(m, tier).serve(float(work))
+            service = yield from live.device(m, tier, path).serve(float(work))
             if service.dropped:
                 dropped_at, exit_layer = tier, 0
                 break
@@ -130,7 +131,7 @@ class Simulation:
             reply = net.payload.reply_bytes
             for link in reversed(net.route(0, cur)):
                 t0 = env.now
-                ch = live.downlink(m, link)
+                ch = live.downlink(m, link, path)
                 _, tx = yield from (live.rrc[m].transmit(env, ch, reply, rrc, False)
                                     if rrc is not None and links[link].src == 0 else ch.transmit(reply))
                 transfer_s += env.now - t0

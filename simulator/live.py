@@ -22,11 +22,15 @@ class LiveNetwork:
                         for tier in network.devices]
         self.up, self.down, self.shared = [], [], []
         for link, chans in zip(network.links, network.channels, strict=True):
-            if link.shared:
-                up, down = shared_link(env, link.name, chans, record)
-                self.shared += [up, down]
-                self.up.append([SharedPort(up, c.index, c.ewma_weight) for c in chans])
-                self.down.append([SharedPort(down, c.index, c.ewma_weight) for c in chans])
+            if link.shared:  # one shared link per device of the upper tier (a cell, a shared backhaul)
+                n_up = len(network.devices[link.dst])
+                pairs = [shared_link(env, link.name if n_up == 1 else f"{link.name}{d}", chans, record)
+                         for d in range(n_up)]
+                self.shared += [x for pair in pairs for x in pair]
+                self.up.append([SharedPort([p[0] for p in pairs], c.index, self._cell(link.index, c.index),
+                                           c.ewma_weight) for c in chans])
+                self.down.append([SharedPort([p[1] for p in pairs], c.index, self._cell(link.index, c.index),
+                                             c.ewma_weight) for c in chans])
             else:
                 self.up.append([Channel(env, c.name, c.up, c.latency_s, c.ewma_weight) for c in chans])
                 self.down.append([Channel(env, f"{c.name}-down", c.down, c.latency_s, c.ewma_weight)
@@ -35,16 +39,20 @@ class LiveNetwork:
         rrc = network.radio.rrc if network.radio is not None else None
         self.rrc = [RadioState(rrc) for _ in network.devices[0]] if rrc is not None else None  # per mobile
 
-    def device(self, mobile: int, tier: int) -> Device:
-        """The device of ``tier`` on ``mobile``'s path."""
-        return self.devices[tier][self.network.attachment[mobile][tier]]
+    def _cell(self, link: int, j: int):
+        """Which upper-tier device device ``j`` of ``link``'s lower tier reaches now (changes on handover)."""
+        return lambda: self.network.upper(link, j, self.env.now)
 
-    def uplink(self, mobile: int, link: int) -> Channel:
+    def device(self, mobile: int, tier: int, path: list[int] | None = None) -> Device:
+        """The device of ``tier`` on ``mobile``'s path (``path``: one pinned by the request, see mobility)."""
+        return self.devices[tier][(path or self.network.attachment[mobile])[tier]]
+
+    def uplink(self, mobile: int, link: int, path: list[int] | None = None) -> Channel:
         """The upward channel of ``link`` that ``mobile``'s requests use."""
-        return self.up[link][self.network.attachment[mobile][self.network.links[link].src]]
+        return self.up[link][(path or self.network.attachment[mobile])[self.network.links[link].src]]
 
-    def downlink(self, mobile: int, link: int) -> Channel:
-        return self.down[link][self.network.attachment[mobile][self.network.links[link].src]]
+    def downlink(self, mobile: int, link: int, path: list[int] | None = None) -> Channel:
+        return self.down[link][(path or self.network.attachment[mobile])[self.network.links[link].src]]
 
     def finish(self) -> None:
         """Close every device's energy and temperature books at the end of the run."""

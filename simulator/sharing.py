@@ -17,6 +17,7 @@ ignored. Completed transfers then propagate for ``rtt/2`` like on a private :cla
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import simpy
@@ -136,16 +137,26 @@ class SharedLink:
 
 
 class SharedPort:
-    """One user's access to a :class:`SharedLink`, with a private channel's interface."""
+    """One user's access to the :class:`SharedLink` of its current cell, with a private channel's interface.
 
-    def __init__(self, link: SharedLink, user: int, ewma_weight: float = 0.3):
-        self.link = link
+    ``cells`` are the shared links of the upper tier's devices; ``cell()`` says which one the user
+    reaches now (fixed, or changing with handover).
+    """
+
+    def __init__(self, cells: list[SharedLink], user: int, cell: Callable[[], int] | None = None,
+                 ewma_weight: float = 0.3):
+        self.cells = cells
+        self.cell = cell or (lambda: 0)
         self.user = user
-        self.name = f"{link.name}[{user}]"
+        self.name = f"{cells[0].name}[{user}]"
         self.ewma_weight = ewma_weight
         self.estimate_bps: float | None = None
         self.bits_sent = 0.0
         self.busy_s = 0.0  # this user's transmission time (overlapping others')
+
+    @property
+    def link(self) -> SharedLink:
+        return self.cells[self.cell()]
 
     @property
     def path(self) -> BandwidthPath:
@@ -153,7 +164,7 @@ class SharedPort:
 
     @property
     def latency_s(self) -> float:
-        return self.link.latency_s
+        return self.cells[0].latency_s
 
     def transmit(self, nbytes: float):
         """SimPy process body: send over the shared link; updates this user's throughput estimate."""

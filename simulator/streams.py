@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-ARRIVALS, SAMPLES, UPLINK, DOWNLINK, POLICY, QUALITY = 1, 2, 3, 4, 5, 6
+ARRIVALS, SAMPLES, UPLINK, DOWNLINK, POLICY, QUALITY, MOBILITY = 1, 2, 3, 4, 5, 6, 7
 
 
 def stream(seed: int, replication: int, *key: int) -> np.random.Generator:

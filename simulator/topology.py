@@ -17,16 +17,17 @@ and routes of one replication; an engine (``engine.py`` with ``live.py`` for Sim
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .bandwidth import BandwidthPath
 from .device import DeviceSpec, RadioSpec
+from .mobility import Handovers, constant_one, with_blackouts
 from .network import PayloadConfig
 from .profile import Profile
 from .records import CostModel
-from .streams import DOWNLINK, QUALITY, UPLINK, stream
+from .streams import DOWNLINK, MOBILITY, QUALITY, UPLINK, stream
 from .thermal import ThermalSpec
 
 
@@ -121,6 +122,7 @@ class Network:
     hidden_size: int
     radio: RadioSpec | None  # the mobiles' radio (first tier's device class)
     cost: CostModel
+    handovers: list[Handovers] | None = None  # per mobile, when it has mobility (simulator/mobility.py)
 
     @property
     def n_mobiles(self) -> int:
@@ -129,6 +131,25 @@ class Network:
     def route(self, a: int, b: int) -> tuple[int, ...]:
         """Links crossed moving up from tier ``a`` to tier ``b`` (empty when a == b)."""
         return () if a == b else self.routes[(a, b)]
+
+    def attachment_at(self, mobile: int, t: float) -> list[int]:
+        """``mobile``'s path (device index per tier) at time t: its current cell, then the chain above."""
+        if self.handovers is None:
+            return self.attachment[mobile]
+        p = [mobile, self.handovers[mobile].cell_at(t)]
+        for i in range(2, len(self.devices)):
+            p.append(p[-1] % len(self.devices[i]))
+        return p
+
+    def upper(self, link: int, j: int, t: float = 0.0) -> int:
+        """The device of ``link``'s upper tier that device ``j`` of its lower tier reaches at time t."""
+        src, dst = self.links[link].src, self.links[link].dst
+        if src == 0:
+            return self.attachment_at(j, t)[dst]
+        p = j
+        for i in range(src + 1, dst + 1):
+            p = p % len(self.devices[i])
+        return p
 
     def device(self, mobile: int, tier: int) -> DeviceNode:
         return self.devices[tier][self.attachment[mobile][tier]]
@@ -198,8 +219,27 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
             p.append(p[-1] % len(devices[i]))
         attachment.append(p)
 
+    handovers = None
+    if sc.mobility is not None:
+        mob, n_cells = sc.mobility, len(devices[1])
+        handovers = [Handovers(attachment[m][1], (mob.schedule or {}).get(m, []) if mob.schedule is not None
+                               else None, n_cells, mob.mean_dwell_s, stream(sc.seed, replication, MOBILITY, m))
+                     for m in range(len(devices[0]))]
+        for i, link in enumerate(links):
+            if link.src == 0:  # the phone's access link: blacked out while it hands over
+                channels[i] = [blackout(c, handovers[c.index], mob.interruption_s, link.shared)
+                               for c in channels[i]]
+
     routes, chain = build_routes(len(tiers), edges)
     cost = CostModel(float(sc.cost.lambda_per_layer), tuple(sc.offload_costs()), tuple(chain))
     return Network(tiers=tiers, devices=devices, links=links, channels=channels, tables=tables,
                    attachment=attachment, routes=routes, chain=chain, payload=sc.payload,
-                   hidden_size=profile.hidden_size, radio=devices[0][0].spec.radio, cost=cost)
+                   hidden_size=profile.hidden_size, radio=devices[0][0].spec.radio, cost=cost,
+                   handovers=handovers)
+
+
+def blackout(c: ChannelNode, handovers: Handovers, h: float, shared: bool) -> ChannelNode:
+    """A phone's access channel with its handover interruptions: its own paths, or its weight if shared."""
+    if shared:
+        return replace(c, quality=with_blackouts(c.quality or constant_one(), handovers, h))
+    return replace(c, up=with_blackouts(c.up, handovers, h), down=with_blackouts(c.down, handovers, h))
