@@ -85,3 +85,20 @@ def test_simulating_sweeping_and_reporting_do_not_import_torch():
             "print('torch' in sys.modules or 'transformers' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "False"
+
+
+def test_network_bad_inputs_exit_2_naming_the_key():
+    """Issue 10's bad inputs: per-user weight on a private link, unknown RRC preset, negative tail,
+    unsorted handover schedule."""
+    cases = [
+        ("scenarios/default.yaml", "links.uplink.quality=3", "'links.uplink.quality'"),
+        ("scenarios/radio_tail.yaml", "devices.lte-phone.radio.rrc=lte9", "'devices.lte-phone.radio.rrc'"),
+        ("scenarios/radio_tail.yaml", "devices.lte-phone.radio.rrc={preset: lte, tail_s: -1}",
+         "'devices.lte-phone.radio.rrc.tail_s'"),
+        ("scenarios/shared_cell.yaml", "mobility={schedule: {0: [[5, 0], [1, 0]]}}", "'mobility.schedule.0'"),
+    ]
+    for scenario, override, key in cases:
+        r = subprocess.run([sys.executable, "run_sim.py", "validate", scenario, "--set", override], cwd=REPO,
+                           capture_output=True, text=True)
+        assert r.returncode == 2, (override, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and key in r.stderr and "Traceback" not in r.stderr
