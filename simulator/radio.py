@@ -20,6 +20,9 @@ Presets (one value per key, cited):
     11576.0 ms at 1060.0 mW.
   * ``wifi``: same paper, Table 3 (WiFi rows): promotion 79.1 ms at 124.4 mW, tail 238.1 ms at
     119.3 mW.
+  (Transcribed from the paper's Table 3; the LTE row matches the issue's ~260 ms / 1.2 W / 11.6 s /
+  1.06 W. The table text could not be re-read through this project's search tools when this was
+  written: re-check against the PDF before publishing. No 5G preset yet: give 5G values explicitly.)
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ def timeline_frame(live: LiveNetwork, label: str, replication: int, end_s: float
             t, r = ch.path.steps_until(end_s)
             parts.append(pd.DataFrame({"time_s": t, "series": "bandwidth_mbps", "entity": ch.name,
                                        "tier": tiers[link.src].name, "value": r}))
-    for sh in live.shared:  # shared links: transfers active and each one's fair rate, at every event
+    for sh in live.shared:  # shared links, at every event: transfers active, capacity / active (fair rate)
         a = np.asarray(sh.series or [(0.0, 0, 0.0)], dtype=float)
         for col, series in ((1, "active_transfers"), (2, "per_user_mbps")):
             parts.append(pd.DataFrame({"time_s": a[:, 0], "series": series, "entity": sh.name,
