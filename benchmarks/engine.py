@@ -7,6 +7,9 @@ each hop's service time taken from the full model's own records, so the ratio is
 the simulator adds (policy calls, bandwidth integration, thermal and energy accounting, records).
 
     python benchmarks/engine.py [scenario.yaml] [--repeat 3]
+
+It also times the shared-link case: 16 phones on one shared cell (processor sharing) vs the same 16
+phones on private links, same arrivals, one policy (``shared_cell``).
 """
 
 from __future__ import annotations
@@ -79,6 +82,26 @@ def bare_model(sc, records) -> float:
     return time.perf_counter() - wall
 
 
+def shared_cell(requests: int, repeat: int) -> None:
+    """Requests/s with 16 phones sharing one cell uplink vs 16 private uplinks (scenarios/shared_cell.yaml)."""
+    rates = {}
+    for shared in (True, False):
+        sc = load_scenario("scenarios/shared_cell.yaml", [
+            f"workload.requests={requests}", "timeline=false", "tiers.mobile.count=16",
+            f"links.uplink.shared={str(shared).lower()}"])
+        walls = []
+        for _ in range(repeat):
+            sim = Simulation(sc, {"name": "fixed-split", "split": 2})
+            t0 = time.perf_counter()
+            res = sim.run()
+            walls.append(time.perf_counter() - t0)
+        rates[shared] = len(res.requests) / statistics.median(walls)
+    print(f"shared_cell, 16 phones, split-2, {requests} requests, median of {repeat}:")
+    print(f"  one shared cell : {rates[True]:10.0f} requests/s")
+    print(f"  16 private links: {rates[False]:10.0f} requests/s  (shared/private time per request: "
+          f"{rates[False] / rates[True]:.2f}x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario", nargs="?", default="scenarios/default.yaml")
@@ -107,6 +130,7 @@ def main() -> None:
     print(f"default scenario end to end ({len(out.requests)} requests over {len(sc.policies)} policies x "
           f"{out.scenario.replications} replications): {wall:.2f} s, {len(out.requests) / wall:.0f} requests/s")
     assert np.isfinite(out.summary["accuracy"]).all()
+    shared_cell(args.requests, args.repeat)
 
 
 if __name__ == "__main__":

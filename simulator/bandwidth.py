@@ -54,6 +54,10 @@ class BandwidthPath:
         """Bandwidth at time t in bit/s."""
         return self.rates[self._segment(t)]
 
+    def next_step(self, t: float) -> float:
+        """Time of the first bandwidth change after t."""
+        return self.starts[self._segment(t) + 1]
+
     def bits_until(self, t: float) -> float:
         """Bits the link could carry from time 0 to t."""
         i = self._segment(t)

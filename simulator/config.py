@@ -20,6 +20,7 @@ from .device import DeviceSpec, resolve_catalogue
 from .engines import ENGINES
 from .errors import ConfigError, unknown_key
 from .failures import FailoverSpec, FailureSpec
+from .mobility import MobilityConfig
 from .network import LinkConfig, PayloadConfig
 from .policies.registry import make_policy, policy_label, resolved_spec
 from .profile import ProfileError, get_profile
@@ -162,6 +163,7 @@ class Scenario:
     timeline: bool = True
     engine: str = "simpy"
     failover: FailoverSpec | None = None  # default failover rule of the policies (drop after 500 ms)
+    mobility: MobilityConfig | None = None  # handover (simulator/mobility.py)
 
     def check(self, path: str) -> None:
         require(1 <= self.replications <= 10_000, f"'replications' must be in 1..10000, got {self.replications}")
@@ -179,6 +181,10 @@ class Scenario:
         for label, t in self.tiers.items():
             for k in t.layers:
                 require(k >= 1, f"'tiers.{label}.layers' must be >= 1")
+        if self.mobility is not None:
+            counts = [t.count for t in self.tiers.values()]
+            require(len(counts) >= 2, "'mobility' needs a second tier to hand over between")
+            self.mobility.validate(counts[0], counts[1])
 
     def _resolve_links(self) -> None:
         """Check ``from``/``to`` of every link and fill them in where omitted (consecutive tiers in order)."""
@@ -357,7 +363,7 @@ def scenario_from_dict(data: dict[str, Any], base: Path | None = None,
     if isinstance(data.get("profile"), str):
         data["profile"] = str(resolve_file(data["profile"], base))
     for link in (data.get("links") or {}).values():
-        for direction in ("bandwidth", "downlink"):
+        for direction in ("bandwidth", "downlink", "quality"):
             spec = link.get(direction) if isinstance(link, dict) else None
             if isinstance(spec, dict) and spec.get("model") == "trace" and isinstance(spec.get("file"), str):
                 spec["file"] = str(resolve_file(spec["file"], base))

@@ -21,6 +21,7 @@ import yaml
 
 from .errors import ConfigError, unknown_key
 from .profile import Timing
+from .radio import RrcSpec, parse_rrc
 from .schema import build, positive, require
 from .thermal import ThermalSpec, ThermalState
 
@@ -33,6 +34,7 @@ class RadioSpec:
     tx_w_per_mbps: float = 0.0
     rx_base_w: float = 0.0
     rx_w_per_mbps: float = 0.0
+    rrc: RrcSpec | None = field(default=None, metadata={"convert": parse_rrc})  # simulator/radio.py
 
     def energy_j(self, bits: float, seconds: float, sending: bool) -> float:
         """Energy of one transfer: base power over its duration plus the per-bit term."""

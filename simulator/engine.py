@@ -20,6 +20,7 @@ from .live import LiveNetwork
 from .policies.base import Outcome, Plan, Policy, PolicyContext, Request, checked_redirect
 from .policies.registry import make_policy, policy_label
 from .profile import Profile, get_profile
+from .radio import RrcCharge, rrc_columns
 from .records import RequestLog, SimResult, device_frame, policy_record, timeline_frame
 from .streams import ARRIVALS, POLICY, SAMPLES, stream
 from .topology import build_network
@@ -52,14 +53,7 @@ class Simulation:
         self.decisions = policy_record(self.policy, policy_spec, replication)
         self._batching = [tier[0].batching is not None for tier in net.devices]
         self._next_id, self._total, self._done = 0, 0, None
-
-    @property
-    def tiers(self):
-        return self.network.tiers
-
-    @property
-    def devices(self):
-        return self.live.devices
+        self.rrc: dict[int, RrcCharge] = {}  # per request, when the mobiles' radio has RRC states
 
     # -- workload ---------------------------------------------------------------------------
     def _source(self, m: int, times, samples):
@@ -85,6 +79,8 @@ class Simulation:
         route = []
         cur, layer, exit_layer, dropped_at = 0, 1, 0, -1
         base, failovers, reason, tried = 0, 0, "", set()  # base: layers the mobile holds the state of
+        rrc = self.rrc.setdefault(rid, RrcCharge()) if live.rrc is not None else None
+        path = net.attachment_at(m, arrival)  # pinned at birth (simulator/mobility.py)
         last, owner = plan.last_layer, plan.tiers
         while not exit_layer:
             tier = owner[layer - 1]
@@ -93,7 +89,7 @@ class Simulation:
                 offload += net.cost.route_offload.get((cur, tier), 0.0)
                 for link in net.route(cur, tier):
                     t0 = env.now
-                    _, tx = yield from live.uplink(m, link).transmit(nbytes)
+                    _, tx = yield from live.send(m, link, nbytes, path, rrc, True)
                     transfer_s += env.now - t0
                     nbytes_link[link] += nbytes
                     offload += net.cost.link_offload[link]
@@ -129,7 +125,7 @@ class Simulation:
                 k += 1
             work = float(work)
             stretch = Stretch(work, tokens, layer, exit_layer or end, heads, layer == 1) if batching[tier] else None
-            service = yield from live.serve(m, tier, work, stretch)
+            service = yield from live.serve(m, tier, work, stretch, path)
             if service.failed:  # lost to a failure; the client notices after its timeout (failures.py)
                 queue_s[tier] += service.queue_s
                 compute_s[tier] += service.compute_s
@@ -153,11 +149,12 @@ class Simulation:
             reply = net.payload.reply_bytes
             for link in reversed(net.route(0, cur)):
                 t0 = env.now
-                _, tx = yield from live.downlink(m, link).transmit(reply)
+                _, tx = yield from live.send(m, link, reply, path, rrc, False)
                 transfer_s += env.now - t0
                 if links[link].src == 0 and radio is not None:
                     e_radio += radio.energy_j(reply * 8.0, tx, sending=False)
         finish = env.now
+        e_radio += rrc.energy_j if rrc is not None else 0.0
         self.log.append(rid, m, sample, tokens, arrival, finish, exit_layer, cur, dropped_at, transfer_s,
                         e_compute, e_radio, queue_s, compute_s, nbytes_link, self.log.describe(plan), ">".join(route),
                         plan.explore, net.cost.layers(plan.tiers, exit_layer), offload, reason, failovers)
@@ -186,6 +183,8 @@ class Simulation:
         end = self.env.now
         requests = self.log.frame(self.label, self.replication, self.split, sc.workload.warmup_s,
                                   sc.deadline_ms)
+        if self.live.rrc is not None:
+            requests = rrc_columns(requests, self.rrc)
         timeline = timeline_frame(self.live, self.label, self.replication, end) if self.record else None
         self.decisions["learned"] = self.policy.learned()
         return SimResult(policy=self.label, replication=self.replication, requests=requests,

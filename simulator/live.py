@@ -11,6 +11,8 @@ from .batching import BatchingDevice
 from .device import Device, Service
 from .failures import Health
 from .network import Channel
+from .radio import RadioState
+from .sharing import SharedPort, shared_link
 from .topology import DeviceNode, Network
 
 
@@ -21,10 +23,24 @@ class LiveNetwork:
         self.env = env
         self.network = network
         self.devices = [[self._device(env, d, record) for d in tier] for tier in network.devices]
-        self.up = [[Channel(env, c.name, c.up, c.latency_s, c.ewma_weight) for c in chans]
-                   for chans in network.channels]
-        self.down = [[Channel(env, f"{c.name}-down", c.down, c.latency_s, c.ewma_weight) for c in chans]
-                     for chans in network.channels]
+        self.up, self.down, self.shared = [], [], []
+        for link, chans in zip(network.links, network.channels, strict=True):
+            if link.shared:  # one shared link per device of the upper tier (a cell, a shared backhaul)
+                n_up = len(network.devices[link.dst])
+                pairs = [shared_link(env, link.name if n_up == 1 else f"{link.name}{d}", chans, record)
+                         for d in range(n_up)]
+                self.shared += [x for pair in pairs for x in pair]
+                self.up.append([SharedPort([p[0] for p in pairs], c.index, self._cell(link.index, c.index),
+                                           c.ewma_weight) for c in chans])
+                self.down.append([SharedPort([p[1] for p in pairs], c.index, self._cell(link.index, c.index),
+                                             c.ewma_weight) for c in chans])
+            else:
+                self.up.append([Channel(env, c.name, c.up, c.latency_s, c.ewma_weight) for c in chans])
+                self.down.append([Channel(env, f"{c.name}-down", c.down, c.latency_s, c.ewma_weight)
+                                  for c in chans])
+
+        rrc = network.radio.rrc if network.radio is not None else None
+        self.rrc = [RadioState(rrc) for _ in network.devices[0]] if rrc is not None else None  # per mobile
         self.health = {(d.tier, d.index): Health(env, self.devices[d.tier][d.index])
                        for tier in network.devices for d in tier if d.failures is not None}
 
@@ -44,10 +60,10 @@ class LiveNetwork:
                     serve = self.health[(d.tier, d.index)].serve if d.failures else self.devices[d.tier][d.index].serve
                     self.env.process(run_background(self.env, serve, d.background, d.background_rng, horizon))
 
-    def serve(self, mobile: int, tier: int, work_s: float, stretch=None):
+    def serve(self, mobile: int, tier: int, work_s: float, stretch=None, path: list[int] | None = None):
         """SimPy process body: serve ``work_s`` on the device of ``tier`` on ``mobile``'s path (a Service);
-        ``stretch`` describes the work for batching devices."""
-        j = self.network.attachment[mobile][tier]
+        ``stretch`` describes the work for batching devices, ``path`` is the request's pinned path."""
+        j = (path or self.network.attachment[mobile])[tier]
         health = self.health.get((tier, j))
         dev = self.devices[tier][j]
         service: Service = yield from (health.serve(work_s, stretch) if health else dev.serve(work_s, stretch))
@@ -64,16 +80,29 @@ class LiveNetwork:
         return BatchingDevice(env, d.name, d.tier, d.spec, d.thermal, d.queue_capacity, record, d.batching,
                               timing, scale)
 
-    def device(self, mobile: int, tier: int) -> Device:
-        """The device of ``tier`` on ``mobile``'s path."""
-        return self.devices[tier][self.network.attachment[mobile][tier]]
 
-    def uplink(self, mobile: int, link: int) -> Channel:
+    def _cell(self, link: int, j: int):
+        """Which upper-tier device device ``j`` of ``link``'s lower tier reaches now (changes on handover)."""
+        return lambda: self.network.upper(link, j, self.env.now)
+
+    def device(self, mobile: int, tier: int, path: list[int] | None = None) -> Device:
+        """The device of ``tier`` on ``mobile``'s path (``path``: one pinned by the request, see mobility)."""
+        return self.devices[tier][(path or self.network.attachment[mobile])[tier]]
+
+    def uplink(self, mobile: int, link: int, path: list[int] | None = None) -> Channel:
         """The upward channel of ``link`` that ``mobile``'s requests use."""
-        return self.up[link][self.network.attachment[mobile][self.network.links[link].src]]
+        return self.up[link][(path or self.network.attachment[mobile])[self.network.links[link].src]]
 
-    def downlink(self, mobile: int, link: int) -> Channel:
-        return self.down[link][self.network.attachment[mobile][self.network.links[link].src]]
+    def downlink(self, mobile: int, link: int, path: list[int] | None = None) -> Channel:
+        return self.down[link][(path or self.network.attachment[mobile])[self.network.links[link].src]]
+
+    def send(self, mobile: int, link: int, nbytes: float, path: list[int], rrc, up: bool):
+        """SimPy process body: ``nbytes`` over ``link`` (up or down) on the request's path, through the
+        mobile's RRC state machine when the link leaves the mobile and the radio has one; (wait, tx)."""
+        ch = self.uplink(mobile, link, path) if up else self.downlink(mobile, link, path)
+        if rrc is not None and self.network.links[link].src == 0:
+            return (yield from self.rrc[mobile].transmit(self.env, ch, nbytes, rrc, up))
+        return (yield from ch.transmit(nbytes))
 
     def finish(self) -> None:
         """Close every device's energy and temperature books at the end of the run."""

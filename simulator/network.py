@@ -32,6 +32,10 @@ def _optional_bandwidth(value: Any, path: str) -> BandwidthSpec | None:
 class LinkConfig:
     """A link between two tiers (``from`` below ``to``); one channel per device of the lower tier.
 
+    With ``shared: true`` the link is one capacity (``bandwidth`` up, ``downlink`` down, separate
+    resources) divided among the active transfers of all devices of the lower tier: fair share, or in
+    proportion to each device's ``quality`` (its own realisation of that bandwidth model, both directions).
+
     Without ``from``/``to``, links join consecutive tiers in scenario order; the scenario fills them in.
     """
 
@@ -39,6 +43,8 @@ class LinkConfig:
     downlink: BandwidthSpec | None = field(default=None, metadata={"convert": _optional_bandwidth})
     rtt_ms: float = 20.0
     same_realisation: bool = False
+    shared: bool = False  # one capacity shared by all lower-tier devices (simulator/sharing.py)
+    quality: BandwidthSpec | None = field(default=None, metadata={"convert": _optional_bandwidth})
     ewma_weight: float = 0.3
     from_tier: str | None = field(default=None, metadata={"key": "from"})
     to_tier: str | None = field(default=None, metadata={"key": "to"})
@@ -47,6 +53,8 @@ class LinkConfig:
         positive(self.rtt_ms, f"{path}.rtt_ms", allow_zero=True)
         require(self.rtt_ms <= 3.6e6, f"'{path}.rtt_ms' must be at most 3.6e6 (one hour), got {self.rtt_ms}")
         require(0 < self.ewma_weight <= 1, f"'{path}.ewma_weight' must be in (0, 1]")
+        require(self.quality is None or self.shared,
+                f"'{path}.quality' (a per-user weight) needs a shared link: set '{path}.shared: true'")
 
     @property
     def down_spec(self) -> BandwidthSpec:

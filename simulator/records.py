@@ -199,13 +199,16 @@ def device_frame(live: LiveNetwork, label: str, replication: int, end_s: float) 
     tiers = live.network.tiers
     rows = []
     for tier in live.devices:
-        for d in tier:
+        for j, d in enumerate(tier):
             rows.append({"policy": label, "replication": replication, "device": d.name,
                          "tier": tiers[d.tier].name, "energy_j": d.energy_j, "busy_s": d.busy_s,
                          "drops": d.drops, "final_temp_c": d.temperature_c, "end_s": end_s})
-            health = live.health.get((d.tier, tier.index(d)))
+            health = live.health.get((d.tier, j))
             if health is not None:  # only in scenarios where devices fail
                 rows[-1].update(failures=health.failures, down_s=health.down_s(end_s))
+            if live.rrc is not None and d.tier == 0:  # RRC radio totals of this phone
+                r = live.rrc[j]
+                rows[-1].update(promotions=r.promotions, radio_promotion_j=r.promotion_j, radio_tail_j=r.tail_j)
     for link, ups, downs in zip(live.network.links, live.up, live.down, strict=True):
         for ch in (*ups, *downs):
             rows.append({"policy": label, "replication": replication, "device": ch.name, "tier": link.name,
@@ -238,6 +241,11 @@ def timeline_frame(live: LiveNetwork, label: str, replication: int, end_s: float
             t, r = ch.path.steps_until(end_s)
             parts.append(pd.DataFrame({"time_s": t, "series": "bandwidth_mbps", "entity": ch.name,
                                        "tier": tiers[link.src].name, "value": r}))
+    for sh in live.shared:  # shared links, at every event: transfers active, capacity / active (fair rate)
+        a = np.asarray(sh.series or [(0.0, 0, 0.0)], dtype=float)
+        for col, series in ((1, "active_transfers"), (2, "per_user_mbps")):
+            parts.append(pd.DataFrame({"time_s": a[:, 0], "series": series, "entity": sh.name,
+                                       "tier": "shared", "value": a[:, col]}))
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["time_s", "series", "entity", "tier", "value"])
     df.insert(0, "policy", label)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-ARRIVALS, SAMPLES, UPLINK, DOWNLINK, POLICY, FAILURES, BACKGROUND = 1, 2, 3, 4, 5, 6, 7
+ARRIVALS, SAMPLES, UPLINK, DOWNLINK, POLICY, FAILURES, BACKGROUND, QUALITY, MOBILITY = range(1, 10)
 
 
 def stream(seed: int, replication: int, *key: int) -> np.random.Generator:

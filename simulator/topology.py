@@ -6,7 +6,8 @@ attached to device ``j % count`` of the next tier, so N mobiles share edges and 
 
 Links are edges between tiers (``from``/``to``; by default the consecutive tiers in order). A link has
 one channel per device of its lower tier (that device's own uplink/backhaul, one realisation of the
-link's bandwidth model each, or one shared realisation with ``same_realisation``). A request moving up
+link's bandwidth model each, or one shared realisation with ``same_realisation``); a ``shared`` link is
+one capacity all of them divide (:mod:`simulator.sharing`). A request moving up
 from tier a to tier b takes the direct link a -> b when the scenario has one, otherwise the chain of
 consecutive links; replies come back down the same route.
 
@@ -16,7 +17,7 @@ and routes of one replication; an engine (``engine.py`` with ``live.py`` for Sim
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -25,10 +26,11 @@ from .bandwidth import BandwidthPath
 from .batching import BatchingConfig
 from .device import DeviceSpec, RadioSpec
 from .failures import FailureSpec
+from .mobility import Handovers, constant_one, with_blackouts
 from .network import PayloadConfig
 from .profile import Profile, Timing
 from .records import CostModel
-from .streams import BACKGROUND, DOWNLINK, FAILURES, UPLINK, stream
+from .streams import BACKGROUND, DOWNLINK, FAILURES, MOBILITY, QUALITY, UPLINK, stream
 from .thermal import ThermalSpec
 
 
@@ -75,6 +77,7 @@ class LinkEdge:
     dst: int
     rtt_ms: float
     ewma_weight: float
+    shared: bool = False  # one capacity for all its channels (channels[link][0] holds its paths)
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class ChannelNode:
     down: BandwidthPath
     latency_s: float
     ewma_weight: float
+    quality: BandwidthPath | None = None  # this device's weight on a shared link (None: fair share)
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,7 @@ class Network:
     radio: RadioSpec | None  # the mobiles' radio (first tier's device class)
     cost: CostModel
     timing: Timing | None = None  # the profile's timing tables (batch sizes for batching devices)
+    handovers: list[Handovers] | None = None  # per mobile, when it has mobility (simulator/mobility.py)
 
     @property
     def n_mobiles(self) -> int:
@@ -136,6 +141,25 @@ class Network:
     def route(self, a: int, b: int) -> tuple[int, ...]:
         """Links crossed moving up from tier ``a`` to tier ``b`` (empty when a == b)."""
         return () if a == b else self.routes[(a, b)]
+
+    def attachment_at(self, mobile: int, t: float) -> list[int]:
+        """``mobile``'s path (device index per tier) at time t: its current cell, then the chain above."""
+        if self.handovers is None:
+            return self.attachment[mobile]
+        p = [mobile, self.handovers[mobile].cell_at(t)]
+        for i in range(2, len(self.devices)):
+            p.append(p[-1] % len(self.devices[i]))
+        return p
+
+    def upper(self, link: int, j: int, t: float = 0.0) -> int:
+        """The device of ``link``'s upper tier that device ``j`` of its lower tier reaches at time t."""
+        src, dst = self.links[link].src, self.links[link].dst
+        if src == 0:
+            return self.attachment_at(j, t)[dst]
+        p = j
+        for i in range(src + 1, dst + 1):
+            p = p % len(self.devices[i])
+        return p
 
     def device(self, mobile: int, tier: int) -> DeviceNode:
         return self.devices[tier][self.attachment[mobile][tier]]
@@ -192,14 +216,15 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
     edges = link_tiers(sc)
     links, channels = [], []
     for i, ((lname, link), (src, dst)) in enumerate(zip(sc.links.items(), edges, strict=True)):
-        links.append(LinkEdge(i, lname, src, dst, link.rtt_ms, link.ewma_weight))
+        links.append(LinkEdge(i, lname, src, dst, link.rtt_ms, link.ewma_weight, link.shared))
         lat = link.rtt_ms / 2e3
         chans = []
         for j in range(len(devices[src])):
-            k = 0 if link.same_realisation else j
+            k = 0 if link.same_realisation or link.shared else j
             up = link.bandwidth.realise(stream(sc.seed, replication, UPLINK, i, k))
             down = link.down_spec.realise(stream(sc.seed, replication, DOWNLINK, i, k))
-            chans.append(ChannelNode(i, j, f"{lname}{j}", up, down, lat, link.ewma_weight))
+            q = None if link.quality is None else link.quality.realise(stream(sc.seed, replication, QUALITY, i, j))
+            chans.append(ChannelNode(i, j, f"{lname}{j}", up, down, lat, link.ewma_weight, q))
         channels.append(chans)
 
     attachment = []
@@ -209,6 +234,17 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
             p.append(p[-1] % len(devices[i]))
         attachment.append(p)
 
+    handovers = None
+    if sc.mobility is not None:
+        mob, n_cells = sc.mobility, len(devices[1])
+        handovers = [Handovers(attachment[m][1], (mob.schedule or {}).get(m, []) if mob.schedule is not None
+                               else None, n_cells, mob.mean_dwell_s, stream(sc.seed, replication, MOBILITY, m))
+                     for m in range(len(devices[0]))]
+        for i, link in enumerate(links):
+            if link.src == 0:  # the phone's access link: blacked out while it hands over
+                channels[i] = [blackout(c, handovers[c.index], mob.interruption_s, link.shared)
+                               for c in channels[i]]
+
     routes, chain = build_routes(len(tiers), edges)
     names = list(sc.tiers)
     cost = CostModel(tuple(sc.cost.per_tier_lambda(names)), tuple(sc.offload_costs()), tuple(chain),
@@ -216,4 +252,11 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
     return Network(tiers=tiers, devices=devices, links=links, channels=channels, tables=tables,
                    attachment=attachment, routes=routes, chain=chain, payload=sc.payload,
                    hidden_size=profile.hidden_size, radio=devices[0][0].spec.radio, cost=cost,
-                   timing=profile.timing)
+                   timing=profile.timing, handovers=handovers)
+
+
+def blackout(c: ChannelNode, handovers: Handovers, h: float, shared: bool) -> ChannelNode:
+    """A phone's access channel with its handover interruptions: its own paths, or its weight if shared."""
+    if shared:
+        return replace(c, quality=with_blackouts(c.quality or constant_one(), handovers, h))
+    return replace(c, up=with_blackouts(c.up, handovers, h), down=with_blackouts(c.down, handovers, h))

@@ -62,7 +62,7 @@ def test_saturation_throughput_is_b_over_T_of_b(tmp_path, b):
     sim = Simulation(sc, "all-mobile")
     df = sim.run().requests
     tb = L * (1 + 3 * (b - 1) / 7) / 1e3
-    dev = sim.devices[0][0]
+    dev = sim.live.devices[0][0]
     assert dev.batches == [b] * 40  # a backlog keeps every batch full
     span = df["finish_s"].max() - df["arrival_s"].min()
     assert n / span == pytest.approx(b / tb, rel=0.02)  # only the first arrivals' spread is extra

@@ -148,3 +148,20 @@ def test_outputs_follow_the_umask_and_sweeps_read_from_a_string(tmp_path, synth_
         os.umask(old)
     assert (out / "summary.csv").stat().st_mode & 0o777 == 0o644
     assert read_results(str(tmp_path / "missing")).empty  # a str is accepted (it raised TypeError)
+
+
+def test_network_bad_inputs_exit_2_naming_the_key():
+    """Issue 10's bad inputs: per-user weight on a private link, unknown RRC preset, negative tail,
+    unsorted handover schedule."""
+    cases = [
+        ("scenarios/default.yaml", "links.uplink.quality=3", "'links.uplink.quality'"),
+        ("scenarios/radio_tail.yaml", "devices.lte-phone.radio.rrc=lte9", "'devices.lte-phone.radio.rrc'"),
+        ("scenarios/radio_tail.yaml", "devices.lte-phone.radio.rrc={preset: lte, tail_s: -1}",
+         "'devices.lte-phone.radio.rrc.tail_s'"),
+        ("scenarios/shared_cell.yaml", "mobility={schedule: {0: [[5, 0], [1, 0]]}}", "'mobility.schedule.0'"),
+    ]
+    for scenario, override, key in cases:
+        r = subprocess.run([sys.executable, "run_sim.py", "validate", scenario, "--set", override], cwd=REPO,
+                           capture_output=True, text=True)
+        assert r.returncode == 2, (override, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and key in r.stderr and "Traceback" not in r.stderr

@@ -238,7 +238,7 @@ def test_every_policy_end_to_end_same_stream_and_plans_respected(synth_profile):
 
         sim.policy.plan = recording
         df = sim.run().requests
-        tiers = [t.name for t in sim.tiers]
+        tiers = [t.name for t in sim.network.tiers]
         assert len(df) == 120 and df["request_id"].is_unique and not df["dropped"].any(), name
         for row in df.itertuples():
             plan = plans[row.request_id]

@@ -107,7 +107,7 @@ def test_littles_law_on_device_queue(tmp_path):
     sim = Simulation(sc, "all-mobile", record_timeline=True)
     res = sim.run()
     df = res.requests
-    a = np.asarray(sim.devices[0][0].trace)
+    a = np.asarray(sim.live.devices[0][0].trace)
     t, n = a[:, 0], a[:, 1]
     area = float(np.sum(n[:-1] * np.diff(t)))  # number in system is a step function of time
     horizon = t[-1] - t[0]
