@@ -86,15 +86,15 @@ class LiveNetwork:
         return lambda: self.network.upper(link, j, self.env.now)
 
     def device(self, mobile: int, tier: int, path: list[int] | None = None) -> Device:
-        """The device of ``tier`` on ``mobile``'s path (``path``: one pinned by the request, see mobility)."""
-        return self.devices[tier][(path or self.network.attachment[mobile])[tier]]
+        """The device of ``tier`` on ``mobile``'s path: ``path`` (pinned by a request), else its current one."""
+        return self.devices[tier][(path or self.network.attachment_at(mobile, self.env.now))[tier]]
 
     def uplink(self, mobile: int, link: int, path: list[int] | None = None) -> Channel:
         """The upward channel of ``link`` that ``mobile``'s requests use."""
-        return self.up[link][(path or self.network.attachment[mobile])[self.network.links[link].src]]
+        return self.up[link][(path or self.network.attachment_at(mobile, self.env.now))[self.network.links[link].src]]
 
     def downlink(self, mobile: int, link: int, path: list[int] | None = None) -> Channel:
-        return self.down[link][(path or self.network.attachment[mobile])[self.network.links[link].src]]
+        return self.down[link][(path or self.network.attachment_at(mobile, self.env.now))[self.network.links[link].src]]
 
     def send(self, mobile: int, link: int, nbytes: float, path: list[int], rrc, up: bool):
         """SimPy process body: ``nbytes`` over ``link`` (up or down) on the request's path, through the
