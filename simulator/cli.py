@@ -90,6 +90,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         sc.seed, sc.profile, res.wall_s, kind="run", scenario=sc.name, source=str(args.scenario),
         overrides=overrides, replications=sc.replications, requests=len(res.requests)))
     print(format_summary(res.summary))
+    warn = res.summary["ci_warning"].iloc[0] if "ci_warning" in res.summary and len(res.summary) else ""
+    if warn:
+        print(f"\nnote: {warn}")
     print(f"\nresults: {out}  ({len(res.requests)} requests, {res.wall_s:.1f} s)")
     return 0
 

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from scipy import stats
 
 from simulator.cli import main
 from simulator.errors import UserError
+from simulator.intervals import metric_interval
 from simulator.report import Options, build_report, load_results
 from simulator.report.style import OKABE_ITO, policy_styles
 
@@ -149,7 +149,8 @@ def test_latex_table_is_booktabs_tabular_with_one_row_per_policy(run_report):
     assert len(spec) == len(head) == 8  # policy + 7 metrics
     assert all(len(r) == len(spec) for r in rows)
     assert [r[0] for r in rows] == res.policies
-    assert all(re.fullmatch(r"\$-?[\d.]+ \\pm [\d.]+\$", c) for r in rows for c in r[1:]), rows
+    assert all(re.fullmatch(r"\$-?[\d.]+\\ \[[\d.]+, [\d.]+\]\$|-?[\d.]+", c) for r in rows for c in r[1:]), rows
+    assert any("[" in c for r in rows for c in r[1:])
     assert "Latency" not in spec and "\\%" in " ".join(head)  # '%' escaped in headers
 
 
@@ -165,16 +166,24 @@ def _check_ci(table: pd.DataFrame, per_rep: pd.DataFrame, keys: list[str], col: 
         vals = per_rep.loc[sel, metric].to_numpy(float) * scale
         assert len(vals) == 3
         mean = vals.mean()
-        ci = stats.t.ppf(0.975, len(vals) - 1) * vals.std(ddof=1) / np.sqrt(len(vals))
-        m, c = row[col].split(" ± ")
-        half_ulp = 0.5 * 10 ** -len(c.split(".")[1]) if "." in c else 0.5
+        lo, hi = metric_interval(vals / scale, metric)
+        lo, hi = lo * scale, hi * scale
+        if " [" not in row[col]:  # identical replications: the mean alone
+            assert lo == hi and float(row[col]) == pytest.approx(mean, rel=5e-3)
+            checked += 1
+            continue
+        m, rest = row[col].split(" [")
+        clo, chi = rest.rstrip("]").split(", ")
+        half_ulp = 0.5 * 10 ** -len(m.split(".")[1]) if "." in m else 0.5
         assert abs(float(m) - mean) <= half_ulp + 1e-9, (row[k], metric, m, mean)
-        assert abs(float(c) - ci) <= half_ulp + 1e-9, (row[k], metric, c, ci)
+        assert abs(float(clo) - lo) <= half_ulp + 1e-9, (row[k], metric, clo, lo)
+        assert abs(float(chi) - hi) <= half_ulp + 1e-9, (row[k], metric, chi, hi)
+        assert float(clo) >= 0
         checked += 1
     return checked
 
 
-def test_table_ci_equals_student_t_from_per_replication(run_report, run_dir):
+def test_table_interval_equals_support_respecting_interval_from_per_replication(run_report, run_dir):
     res, rep = run_report
     table = _md_table((rep.folder / "table_summary.md").read_text())
     per_rep = pd.read_csv(run_dir / "per_replication.csv")
@@ -186,10 +195,12 @@ def test_table_ci_equals_student_t_from_per_replication(run_report, run_dir):
     assert n == 5 * len(LABELS)
     # and the simulator's own summary agrees where it computed CIs
     summary = pd.read_csv(run_dir / "summary.csv").set_index("policy")
-    p95 = table.set_index("Policy")["p95 latency (ms)"].str.split(" ± ").str[1].astype(float)
+    cell = table.set_index("Policy")["p95 latency (ms)"].str.extract(r"\[([\d.]+), ([\d.]+)\]").astype(float)
     for p in LABELS:
-        assert p95[p] == pytest.approx(summary.loc[p, "latency_p95_ms_ci95"], abs=0.5 * 10 ** -2 + 1e-6,
-                                       rel=0.05)
+        for i, side in enumerate(("lo", "hi")):
+            assert cell.loc[p, i] == pytest.approx(summary.loc[p, f"latency_p95_ms_ci95_{side}"],
+                                                   abs=0.5 * 10 ** -2 + 1e-6, rel=0.01)
+    assert "log scale" in (rep.folder / "index.html").read_text()  # the method is stated
 
 
 def test_figures_are_deterministic_and_embed_truetype(run_dir, tmp_path):

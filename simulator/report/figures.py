@@ -78,6 +78,17 @@ def _nan0(a) -> np.ndarray:
     return np.where(np.isfinite(a), a, 0.0)
 
 
+def _err(agg: pd.DataFrame, m: str, k: float = 1.0) -> np.ndarray:
+    """Asymmetric error-bar lengths (2 x n) from ``<m>_lo``/``<m>_hi``; 0 where there is no interval."""
+    mean = agg[m].to_numpy(float)
+    lo = np.where(np.isfinite(agg[f"{m}_lo"]), mean - agg[f"{m}_lo"].to_numpy(float), 0.0)
+    hi = np.where(np.isfinite(agg[f"{m}_hi"]), agg[f"{m}_hi"].to_numpy(float) - mean, 0.0)
+    return np.vstack([np.maximum(lo, 0), np.maximum(hi, 0)]) * k
+
+
+CI_NOTE = "95 % confidence intervals over replications (Student t on the log scale, logit for proportions)"
+
+
 def _value_ticks(axis, values: np.ndarray, panel_in: float, log: bool = True) -> None:
     """Ticks at the swept values (thinned so that their labels cannot collide), plain labels."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
@@ -127,27 +138,52 @@ def _note_coincident(ax, xn: np.ndarray, yn: np.ndarray, x: np.ndarray, labels: 
                         fontsize=plt.rcParams["legend.fontsize"] - 1, color="0.25")
 
 
+def _over_conditions(agg: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Per policy: the mean over conditions of each metric, with the interquartile range across them."""
+    rows = []
+    for p, g in agg.groupby("policy", sort=False):
+        row = {"policy": p, "n": len(g)}
+        for m in metrics:
+            v = g[m].to_numpy(float)
+            v = v[np.isfinite(v)]
+            row[m] = float(v.mean()) if len(v) else float("nan")
+            q1, q3 = np.percentile(v, [25, 75]) if len(v) else (float("nan"),) * 2
+            row[f"{m}_lo"], row[f"{m}_hi"] = min(q1, row[m]), max(q3, row[m])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def tradeoff(res: Results, styles: dict[str, PolicyStyle], st: Style, xmetric: str,
              ymetric: str = "accuracy") -> Fig:
-    keys = [*res.axes, "policy"]
-    agg = aggregate(res.per_rep, keys, [xmetric, ymetric])
+    """Accuracy (or ``ymetric``) against a cost metric, one marker per policy, with the Pareto front.
+
+    For a sweep, each condition is a small faint point in its policy's colour, and each policy's mean over
+    conditions is one large marker whose bars span the interquartile range across conditions, so that
+    policies stay distinguishable however many conditions were swept.
+    """
+    sweep = res.kind == "sweep"
+    metrics = [xmetric, ymetric]
+    cond = aggregate(res.per_rep, [*res.axes, "policy"], metrics)
+    agg = _over_conditions(cond, metrics) if sweep else cond
+    agg = agg.set_index("policy").loc[[p for p in res.policies if p in set(agg["policy"])]].reset_index()
     sx, sy = scale(xmetric), scale(ymetric)
     x, y = agg[xmetric].to_numpy() * sx, agg[ymetric].to_numpy() * sy
-    xe, ye = _nan0(agg[f"{xmetric}_ci"]) * sx, _nan0(agg[f"{ymetric}_ci"]) * sy
+    xe, ye = _err(agg, xmetric, sx), _err(agg, ymetric, sy)
     front = pareto_mask(x, y) if higher_is_better(ymetric) else pareto_mask(x, -y)
     fig, axs = _figure(st)
     ax = axs[0, 0]
-    sweep = res.kind == "sweep"
-    for p in res.policies:
-        sel = (agg["policy"] == p).to_numpy()
+    for i, p in enumerate(agg["policy"]):
         s = styles[p]
+        if sweep:
+            c = cond[cond["policy"] == p]
+            ax.scatter(c[xmetric] * sx, c[ymetric] * sy, s=(plt.rcParams["lines.markersize"] * 0.55) ** 2,
+                       marker=s.marker, color=mcolors.to_rgba(s.colour, 0.25), linewidths=0, zorder=2)
         # half-transparent fills keep policies with (near) identical results visible on top of each other
-        ax.errorbar(x[sel], y[sel], xerr=xe[sel], yerr=ye[sel], fmt=s.marker, color=s.colour,
-                    markerfacecolor=mcolors.to_rgba(s.colour, 0.45), markeredgecolor=s.colour,
-                    markeredgewidth=1.0, ecolor=s.colour, elinewidth=0.7, capsize=1.5,
-                    markersize=plt.rcParams["lines.markersize"] * (0.8 if sweep else 1.0), zorder=3,
-                    label=p)
-    handles = [_policy_handle(p, styles[p], line=False) for p in res.policies]
+        ax.errorbar(x[i:i + 1], y[i:i + 1], xerr=xe[:, i:i + 1], yerr=ye[:, i:i + 1], fmt=s.marker,
+                    color=s.colour, markerfacecolor=mcolors.to_rgba(s.colour, 0.45), markeredgecolor=s.colour,
+                    markeredgewidth=1.0, ecolor=s.colour, elinewidth=0.9 if sweep else 0.7, capsize=1.5,
+                    markersize=plt.rcParams["lines.markersize"] * (1.3 if sweep else 1.0), zorder=3, label=p)
+    handles = [_policy_handle(p, styles[p], line=False) for p in agg["policy"]]
     for h in handles:
         h.set_markerfacecolor(mcolors.to_rgba(h.get_color(), 0.45))
         h.set_markeredgecolor(h.get_color())
@@ -159,19 +195,25 @@ def tradeoff(res: Results, styles: dict[str, PolicyStyle], st: Style, xmetric: s
                    edgecolors="0.2", linewidths=0.7, zorder=4)
         handles.append(Line2D([], [], color="0.35", linestyle="--", marker="o", markerfacecolor="none",
                               markeredgecolor="0.2", label="Pareto front"))
-    logx = _is_log(x, 50)
+    allx = np.concatenate([x, cond[xmetric].to_numpy(float) * sx]) if sweep else x
+    logx = _is_log(allx, 50)
     if logx:
         ax.set_xscale("log")
-    if not sweep:
-        _note_coincident(ax, np.log10(x) if logx else x, y, x, list(agg["policy"]))
+    _note_coincident(ax, np.log10(x) if logx else x, y, x, list(agg["policy"]))
     ax.set_xlabel(metric_label(xmetric))
     ax.set_ylabel(metric_label(ymetric))
     _legend(fig, handles, st)
-    what = "each policy" if not sweep else "each policy in each swept condition"
-    cap = (f"{metric_name(ymetric)} against {metric_name(xmetric).lower()} for {what}; error bars are "
-           f"95 % confidence intervals (Student t) over replications. Circled points joined by the dashed "
-           f"line form the Pareto front ({'higher' if higher_is_better(ymetric) else 'lower'} "
-           f"{metric_name(ymetric).lower()} at lower {metric_name(xmetric).lower()}).")
+    if sweep:
+        cap = (f"{metric_name(ymetric)} against {metric_name(xmetric).lower()}: large markers are each "
+               f"policy's mean over the {len(cond) // max(1, len(agg))} swept conditions, bars the "
+               "interquartile range across conditions; small faint points are the individual conditions "
+               "(means over replications).")
+    else:
+        cap = (f"{metric_name(ymetric)} against {metric_name(xmetric).lower()} for each policy; "
+               f"error bars are {CI_NOTE}.")
+    cap += (f" Circled points joined by the dashed line form the Pareto front "
+            f"({'higher' if higher_is_better(ymetric) else 'lower'} {metric_name(ymetric).lower()} at lower "
+            f"{metric_name(xmetric).lower()}).")
     return Fig(f"tradeoff_{slug(ymetric)}_vs_{slug(xmetric)}",
                f"{metric_name(ymetric)} vs {metric_name(xmetric).lower()}", cap, fig)
 
@@ -262,14 +304,13 @@ def metric_vs_axis(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
                 continue
             s = hstyle[h]
             xv = np.array([pos[v] for v in g[x]], float)
-            m, c = g[y].to_numpy(float) * k, g[f"{y}_ci"].to_numpy(float) * k
+            m = g[y].to_numpy(float) * k
+            blo, bhi = g[f"{y}_lo"].to_numpy(float) * k, g[f"{y}_hi"].to_numpy(float) * k
             ax.plot(xv, m, color=s.colour, marker=s.marker, linestyle=s.dash,
                     markersize=plt.rcParams["lines.markersize"] * 0.85, label=_fmt(h))
-            if np.isfinite(c).any():
-                lo = m - _nan0(c)
-                if logy:  # a band reaching below zero cannot be drawn on a log axis: clip it
-                    lo = np.maximum(lo, np.nanmin(vals[vals > 0]) * 0.5)
-                ax.fill_between(xv, lo, m + _nan0(c), color=s.colour, alpha=0.18, linewidth=0)
+            if np.isfinite(blo).any():
+                ax.fill_between(xv, np.where(np.isfinite(blo), blo, m), np.where(np.isfinite(bhi), bhi, m),
+                                color=s.colour, alpha=0.18, linewidth=0)
         if fv is not None:
             title = f"{_fmt(fv)} {funit}" if funit else f"{short_axis(facet).split('.')[-1]} = {_fmt(fv)}"
             ax.set_title(title, fontsize=plt.rcParams["legend.fontsize"])
@@ -295,8 +336,7 @@ def metric_vs_axis(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
     _legend(fig, handles, st, title=None if hue == "policy" else axis_label(hue))
     others = [a for a in res.axes if a not in keys]
     cap = (f"{metric_name(y)} against {axis_label(x).lower()}, one line per "
-           f"{'policy' if hue == 'policy' else short_axis(hue)}; shaded bands are 95 % confidence intervals "
-           "(Student t) over replications")
+           f"{'policy' if hue == 'policy' else short_axis(hue)}; shaded bands are {CI_NOTE}")
     cap += f"; one panel per value of {short_axis(facet)}" if facet else ""
     cap += f"; averaged over {', '.join(map(short_axis, others))}." if others else "."
     name = f"{slug(y)}_vs_{slug(short_axis(x))}" + (f"_by_{slug(short_axis(facet))}" if facet else "")
@@ -313,13 +353,13 @@ def metric_bars(res: Results, styles: dict[str, PolicyStyle], st: Style, y: str)
     for i, p in enumerate(res.policies):
         row = agg[agg["policy"] == p]
         s = styles[p]
-        ax.bar(i, row[y].iloc[0] * k, yerr=_nan0(row[f"{y}_ci"]).item() * k, color=s.colour,
+        ax.bar(i, row[y].iloc[0] * k, yerr=_err(row, y, k), color=s.colour,
                edgecolor="black", linewidth=0.4, capsize=2, label=p)
     ax.set_xticks(range(len(res.policies)), res.policies, rotation=30 if len(res.policies) > 3 else 0,
                   ha="right" if len(res.policies) > 3 else "center")
     ax.grid(axis="x", visible=False)
     ax.set_ylabel(metric_label(y))
-    cap = f"{metric_name(y)} per policy; error bars are 95 % confidence intervals over replications."
+    cap = f"{metric_name(y)} per policy; error bars are {CI_NOTE}."
     return Fig(f"bars_{slug(y)}", f"{metric_name(y)} per policy", cap, fig)
 
 
