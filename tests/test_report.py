@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from itertools import product
 from pathlib import Path
 
@@ -232,7 +233,15 @@ def test_policy_styles_consistent_and_colour_blind_safe():
     s1 = policy_styles(["b", "a", "c"])
     s2 = policy_styles(["c", "b", "a", "a"])
     assert s1 == s2
-    assert [s1[p].colour for p in "abc"] == OKABE_ITO[:3]
+    assert all(s.colour in OKABE_ITO for s in s1.values())
+    # fixed by name: the same policy looks the same in reports that plot different sets of policies
+    a = policy_styles(["all-mobile", "dimee", "confidence-0.6"])
+    b = policy_styles(["all-cloud", "all-mobile", "confidence-0.6", "splitee", "zz"])
+    assert a["all-mobile"] == b["all-mobile"] and a["confidence-0.6"] == b["confidence-0.6"]
+    assert policy_styles(["all-mobile"])["all-mobile"] != policy_styles(["all-edge"])["all-edge"]
+    from simulator.report.style import FIXED_STYLES
+
+    assert len(set(FIXED_STYLES.values())) == len(FIXED_STYLES)
     many = policy_styles([f"p{i:02d}" for i in range(10)])
     assert len({(s.colour, s.marker, s.dash) for s in many.values()}) == 10
 
@@ -388,3 +397,39 @@ def test_bad_input_one_line_errors(capsys, tmp_path, run_dir, sweep_dir):
     assert "format" in _error(capsys, ["report", str(run_dir), "--format", "jpg", "--out", str(tmp_path / "x")])
     with pytest.raises(UserError, match="not a numeric metric"):
         load_results(run_dir).metric("policy")
+
+
+def _synthetic_sweep(tmp_path):
+    from simulator.report.load import Results
+
+    rows = []
+    for bw, rate, rep in product([1.0, 10.0, 100.0], [1.0, 5.0], range(3)):
+        noise = 1e-13 * (rep - 1)
+        rows += [{"a.bw": bw, "b.rate": rate, "replication": rep, "policy": "all-edge",
+                  "energy_mobile_j_per_req": 0.5 + noise, "latency_mean_ms": 50 + rep},
+                 {"a.bw": bw, "b.rate": rate, "replication": rep, "policy": "all-cloud",
+                  "energy_mobile_j_per_req": 0.5 - noise, "latency_mean_ms": 80 + rep},
+                 {"a.bw": bw, "b.rate": rate, "replication": rep, "policy": "all-mobile",
+                  "energy_mobile_j_per_req": 0.9 + 0.01 * rep + 0.1 / bw, "latency_mean_ms": 30 + rep}]
+    df = pd.DataFrame(rows)
+    return Results(folder=tmp_path, kind="sweep", per_rep=df, axes=["a.bw", "b.rate"],
+                   policies=sorted(df["policy"].unique()),
+                   metrics=["energy_mobile_j_per_req", "latency_mean_ms"])
+
+
+def test_margin_heatmap_never_picks_a_degenerate_comparison(tmp_path):
+    from simulator.report import figures as F
+    from simulator.report.build import _margin_pair
+    from simulator.report.load import aggregate
+
+    res = _synthetic_sweep(tmp_path)
+    m = "energy_mobile_j_per_req"
+    agg = aggregate(res.per_rep, ["a.bw", "b.rate", "policy"], [m])
+    assert F.margin_signal(agg, "a.bw", "b.rate", m, "all-edge", "all-cloud") == 0.0
+    pair = _margin_pair(res, "a.bw", "b.rate", m)
+    assert pair is not None and set(pair) != {"all-edge", "all-cloud"}
+    _, _, diff, real = F.margin_grid(agg, "a.bw", "b.rate", m, "all-edge", "all-cloud")
+    assert not real.any() and (diff == 0).all()  # shown as "no difference", not coloured noise
+    only_two = replace(res, per_rep=res.per_rep[res.per_rep.policy != "all-mobile"],
+                       policies=["all-cloud", "all-edge"])
+    assert _margin_pair(only_two, "a.bw", "b.rate", m) is None

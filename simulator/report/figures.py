@@ -430,41 +430,76 @@ def heatmap_best(res: Results, styles: dict[str, PolicyStyle], st: Style, x: str
                f"Best policy ({metric_name(metric).lower()})", cap, fig)
 
 
-def heatmap_margin(res: Results, styles: dict[str, PolicyStyle], st: Style, x: str, y: str, metric: str,
-                   a: str, b: str) -> Fig:
-    agg = aggregate(res.per_rep, [x, y, "policy"], [metric])
+NOISE_REL = 1e-9  # differences below this fraction of the values compared are floating-point noise
+
+
+def margin_grid(agg: pd.DataFrame, x: str, y: str, metric: str, a: str, b: str):
+    """(x values, y values, a − b per cell, whether each cell differs beyond numerical noise)."""
     xv, yv = _grid(agg, x, y)
-    k = scale(metric)
     diff = np.full((len(yv), len(xv)), np.nan)
+    real = np.zeros_like(diff, bool)
     for xi, xa in enumerate(xv):
         for yi, yb in enumerate(yv):
             cell = agg[(agg[x] == xa) & (agg[y] == yb)].set_index("policy")[metric]
-            if a in cell and b in cell:
-                diff[yi, xi] = (cell[a] - cell[b]) * k
+            if a in cell and b in cell and np.isfinite(cell[a]) and np.isfinite(cell[b]):
+                diff[yi, xi] = cell[a] - cell[b]
+                noise = NOISE_REL * max(abs(cell[a]), abs(cell[b])) + 1e-15
+                real[yi, xi] = abs(diff[yi, xi]) > noise
+    diff[np.isfinite(diff) & ~real] = 0.0
+    return xv, yv, diff, real
+
+
+def margin_signal(agg: pd.DataFrame, x: str, y: str, metric: str, a: str, b: str) -> float:
+    """How much a margin heatmap of ``a`` over ``b`` would show: the mean |a − b| over cells in units of the
+    two policies' interval half-widths (noise-level differences count as 0; 0 when nothing differs)."""
+    _, _, diff, real = margin_grid(agg, x, y, metric, a, b)
+    if not real.any():
+        return 0.0
+    ci = agg.groupby("policy")[f"{metric}_ci"].mean()
+    spread = float(np.nan_to_num(ci.get(a, 0.0)) + np.nan_to_num(ci.get(b, 0.0)))
+    scale_ = spread if spread > 0 else float(np.nanmean(np.abs(diff[real])))
+    return float(np.nanmean(np.abs(diff)) / scale_) if scale_ > 0 else 0.0
+
+
+def heatmap_margin(res: Results, styles: dict[str, PolicyStyle], st: Style, x: str, y: str, metric: str,
+                   a: str, b: str) -> Fig:
+    """``a`` minus ``b`` in each cell of two swept axes; cells within numerical noise read "no difference"."""
+    agg = aggregate(res.per_rep, [x, y, "policy"], [metric])
+    k = scale(metric)
+    xv, yv, diff, real = margin_grid(agg, x, y, metric, a, b)
+    diff = diff * k
     w, h = st.size()
     fig, axs = _figure(st, row_height=max(h - 0.35, 0.28 * len(yv) + 1.1))
     ax = axs[0, 0]
-    vmax = np.nanmax(np.abs(diff)) if np.isfinite(diff).any() else 1.0
+    vmax = np.nanmax(np.abs(diff[real])) if real.any() else 1.0
     vmax = vmax if vmax > 0 else 1.0
-    cmap = plt.get_cmap("PuOr" if higher_is_better(metric) else "PuOr_r")
-    im = ax.imshow(np.ma.masked_invalid(diff), cmap=cmap, vmin=-vmax, vmax=vmax, aspect="auto",
+    cmap = plt.get_cmap("PuOr" if higher_is_better(metric) else "PuOr_r").copy()
+    shown = np.where(real, diff, np.nan)
+    ax.imshow(np.where(np.isfinite(diff) & ~real, 0.0, np.nan), cmap=mcolors.ListedColormap(["0.85"]),
+              aspect="auto", origin="lower", interpolation="nearest")
+    im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=-vmax, vmax=vmax, aspect="auto",
                    origin="lower", interpolation="nearest")
-    if len(xv) * len(yv) <= 64:
-        fs = plt.rcParams["xtick.labelsize"] - (1 if len(xv) > 5 else 0)
+    labels = [[_signed(v) if r else "=" for v, r in zip(row, rrow, strict=True)] for row, rrow in zip(diff, real,
+                                                                                                   strict=True)]
+    chars = max((len(t) for row in labels for t in row), default=1)
+    cell_in = (st.width - 1.2) / max(1, len(xv))
+    fs = min(plt.rcParams["xtick.labelsize"], cell_in * 72 / (0.62 * chars + 0.5))
+    if fs >= 4.5 and len(yv) <= 20:  # only when the numbers fit their cells
         for yi in range(len(yv)):
             for xi in range(len(xv)):
                 v = diff[yi, xi]
                 if np.isfinite(v):
-                    ax.text(xi, yi, _signed(v), ha="center", va="center", fontsize=fs,
-                            color="white" if abs(v) > 0.6 * vmax else "black")
+                    ax.text(xi, yi, labels[yi][xi], ha="center", va="center", fontsize=fs,
+                            color="white" if real[yi, xi] and abs(v) > 0.6 * vmax else "black")
     _heat_axes(ax, xv, yv, x, y)
     _, unit, _ = metric_info(metric)
     cb = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.02)
     cb.set_label(f"Δ {metric_name(metric).lower()}" + (f" ({unit})" if unit else ""))
     better = "positive" if higher_is_better(metric) else "negative"
     cap = (f"Margin of {a} over {b}: mean {metric_name(metric).lower()} of {a} minus that of {b} in each "
-           f"{short_axis(x)} × {short_axis(y)} cell; {better} values (purple) favour {a}, orange ones {b}.")
-    fig.suptitle(f"{a} − {b}")
+           f"{short_axis(x)} × {short_axis(y)} cell; {better} values (purple) favour {a}, orange ones {b}; "
+           "grey cells marked '=' differ by less than numerical noise (no difference).")
+    fig.suptitle(f"{a} − {b}", fontsize=plt.rcParams["axes.titlesize"])
     return Fig(f"margin_{slug(metric)}_{slug(a)}_vs_{slug(b)}", f"Margin of {a} over {b}", cap, fig)
 
 

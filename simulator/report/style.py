@@ -88,13 +88,59 @@ class PolicyStyle:
     dash: str
 
 
+# Shipped policies keep these in every report, whatever else is plotted next to them.
+FIXED_STYLES = {
+    "all-mobile": ("#009E73", "o", "-"), "all-edge": ("#E69F00", "s", "-"),
+    "all-cloud": ("#0072B2", "D", "-"), "fixed-split": ("#56B4E9", "v", "-"),
+    "dimee": ("#D55E00", "*", "-"), "threshold": ("#CC79A7", "^", "-"),
+    "confidence": ("#000000", "P", "-"), "deebert": ("#000000", "X", "--"),
+    "pabee": ("#CC79A7", "v", "--"), "beem": ("#56B4E9", "^", "--"),
+    "splitee": ("#009E73", "s", "--"), "splitee-s": ("#009E73", "D", "-."),
+    "ceebert": ("#E69F00", "P", "--"), "queue-aware": ("#0072B2", "X", "--"),
+    "neurosurgeon": ("#D55E00", "o", "--"), "edgent": ("#E69F00", "^", "-."),
+    "ans": ("#56B4E9", "P", "-."), "oracle": ("#000000", "*", ":"),
+}
+_COMBOS = [(c, m, d) for d in DASHES for m in MARKERS for c in OKABE_ITO[:7]]
+
+
+def _hashed(name: str) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+
+
+def policy_style(name: str) -> PolicyStyle:
+    """The style of one policy, independent of any other: a fixed table for the shipped policy names,
+    a hash of the name for others (labels such as ``confidence-0.6``)."""
+    if name in FIXED_STYLES:
+        return PolicyStyle(*FIXED_STYLES[name])
+    return PolicyStyle(*_COMBOS[_hashed(name) % len(_COMBOS)])
+
+
 def policy_styles(policies: Iterable[str]) -> dict[str, PolicyStyle]:
-    """A fixed colour, marker and line style per policy, assigned in sorted policy order."""
-    out = {}
-    for i, p in enumerate(sorted(set(map(str, policies)))):
-        out[p] = PolicyStyle(OKABE_ITO[i % len(OKABE_ITO)], MARKERS[i % len(MARKERS)],
-                             DASHES[(i // len(OKABE_ITO)) % len(DASHES)])
-    return out
+    """A colour, marker and line style per policy, fixed by its name across every report.
+
+    Shipped names use :data:`FIXED_STYLES`; other names a hash of the name. Only when two names of the same
+    report hash to the same style does the later one (in sorted order) move to the next free style.
+    """
+    out: dict[str, PolicyStyle] = {}
+    used = set()
+    names = sorted(set(map(str, policies)))
+    for p in names:
+        if p in FIXED_STYLES:
+            out[p] = policy_style(p)
+            used.add(out[p])
+    for p in names:
+        if p in out:
+            continue
+        i = _hashed(p) % len(_COMBOS)
+        for j in range(len(_COMBOS)):
+            st = PolicyStyle(*_COMBOS[(i + j) % len(_COMBOS)])
+            if st not in used or j == len(_COMBOS) - 1:
+                break
+        out[p] = st
+        used.add(st)
+    return {p: out[p] for p in names}
 
 
 FORMATS = ("pdf", "png", "svg")
