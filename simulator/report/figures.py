@@ -7,6 +7,7 @@ and puts its legend outside the axes, above the plot, so that it never covers da
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -153,6 +154,61 @@ def _over_conditions(agg: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+MAX_TRADEOFF_PANELS = 6  # a sweep with at most this many conditions gets one trade-off panel per condition
+
+
+def _condition_title(axes: list[str], values: tuple) -> str:
+    parts = []
+    for a, v in zip(axes, values, strict=True):
+        v = Path(str(v)).stem if isinstance(v, str) and ("/" in v or v.endswith(".npz")) else _fmt(v)
+        parts.append(v if len(axes) == 1 else f"{short_axis(a).split('.')[-1]}={v}")
+    return ", ".join(parts)
+
+
+def tradeoff_by_condition(res: Results, styles: dict[str, PolicyStyle], st: Style, xmetric: str,
+                          ymetric: str = "accuracy") -> Fig:
+    """One trade-off panel per swept condition (few conditions), each with its own Pareto front."""
+    agg = aggregate(res.per_rep, [*res.axes, "policy"], [xmetric, ymetric])
+    groups = list(agg.groupby(res.axes, sort=True))
+    ncols = min(len(groups), 2 if st.name == "paper" else 3)
+    nrows = int(np.ceil(len(groups) / ncols))
+    fig, axs = _figure(st, nrows, ncols, row_height=st.height * 0.8)
+    sx, sy = scale(xmetric), scale(ymetric)
+    hib = higher_is_better(ymetric)
+    for i, (vals, g) in enumerate(groups):
+        ax = axs[i // ncols, i % ncols]
+        vals = vals if isinstance(vals, tuple) else (vals,)
+        g = g[g["policy"].isin(res.policies)]
+        x, y = g[xmetric].to_numpy(float) * sx, g[ymetric].to_numpy(float) * sy
+        xe, ye = _err(g, xmetric, sx), _err(g, ymetric, sy)
+        for j, p in enumerate(g["policy"]):
+            s = styles[p]
+            ax.errorbar(x[j:j + 1], y[j:j + 1], xerr=xe[:, j:j + 1], yerr=ye[:, j:j + 1], fmt=s.marker,
+                        color=s.colour, markerfacecolor=mcolors.to_rgba(s.colour, 0.45),
+                        markeredgecolor=s.colour, markeredgewidth=0.8, elinewidth=0.6, capsize=1.2,
+                        markersize=plt.rcParams["lines.markersize"] * 0.85, zorder=3)
+        front = pareto_mask(x, y) if hib else pareto_mask(x, -y)
+        if front.any():
+            o = np.argsort(x[front])
+            ax.step(x[front][o], y[front][o], where="post", color="0.35", linestyle="--", linewidth=0.7,
+                    zorder=2)
+        if _is_log(x, 50):
+            ax.set_xscale("log")
+        ax.set_title(_condition_title(res.axes, vals), fontsize=plt.rcParams["legend.fontsize"])
+    for j in range(len(groups), nrows * ncols):
+        axs[j // ncols, j % ncols].set_visible(False)
+    fig.supxlabel(metric_label(xmetric), fontsize=plt.rcParams["axes.labelsize"])
+    fig.supylabel(metric_label(ymetric), fontsize=plt.rcParams["axes.labelsize"])
+    handles = [_policy_handle(p, styles[p], line=False) for p in res.policies]
+    handles.append(Line2D([], [], color="0.35", linestyle="--", label="Pareto front"))
+    _legend(fig, handles, st)
+    cap = (f"{metric_name(ymetric)} against {metric_name(xmetric).lower()}, one panel per swept condition "
+           f"({', '.join(map(short_axis, res.axes))}); error bars are {CI_NOTE}; the dashed line is each "
+           "condition's Pareto front.")
+    return Fig(f"tradeoff_{slug(ymetric)}_vs_{slug(xmetric)}",
+               f"{metric_name(ymetric)} vs {metric_name(xmetric).lower()}", cap, fig)
+
+
 def tradeoff(res: Results, styles: dict[str, PolicyStyle], st: Style, xmetric: str,
              ymetric: str = "accuracy") -> Fig:
     """Accuracy (or ``ymetric``) against a cost metric, one marker per policy, with the Pareto front.
@@ -163,6 +219,8 @@ def tradeoff(res: Results, styles: dict[str, PolicyStyle], st: Style, xmetric: s
     """
     sweep = res.kind == "sweep"
     metrics = [xmetric, ymetric]
+    if sweep and 1 < res.per_rep.groupby(res.axes).ngroups <= MAX_TRADEOFF_PANELS:
+        return tradeoff_by_condition(res, styles, st, xmetric, ymetric)
     cond = aggregate(res.per_rep, [*res.axes, "policy"], metrics)
     agg = _over_conditions(cond, metrics) if sweep else cond
     agg = agg.set_index("policy").loc[[p for p in res.policies if p in set(agg["policy"])]].reset_index()
