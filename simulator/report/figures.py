@@ -186,7 +186,7 @@ def tradeoff_by_condition(res: Results, styles: dict[str, PolicyStyle], st: Styl
             ax.errorbar(x[j:j + 1], y[j:j + 1], xerr=xe[:, j:j + 1], yerr=ye[:, j:j + 1], fmt=s.marker,
                         color=s.colour, markerfacecolor=mcolors.to_rgba(s.colour, 0.45),
                         markeredgecolor=s.colour, markeredgewidth=0.8, elinewidth=0.6, capsize=1.2,
-                        markersize=plt.rcParams["lines.markersize"] * 0.85, zorder=3)
+                        markersize=plt.rcParams["lines.markersize"] * 0.85, zorder=3, label=p)
         front = pareto_mask(x, y) if hib else pareto_mask(x, -y)
         if front.any():
             o = np.argsort(x[front])
