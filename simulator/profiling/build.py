@@ -179,6 +179,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-eval-samples", type=int, default=None, help="cap eval/calib (smoke tests)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (recorded in the profile)")
+    parser.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
 
 
 def default_out(task: str, model: str | None) -> str:
@@ -187,6 +188,11 @@ def default_out(task: str, model: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = args.out or default_out(args.task, args.model)
+    if Path(out).exists() and not getattr(args, "force", False):
+        print(f"error: {out} exists (a shipped profile?); pass --force to overwrite it or --out another file",
+              file=sys.stderr)
+        return 2
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
@@ -196,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
         print(MISSING_TORCH, file=sys.stderr)
         return 2
     try:
-        build_profile(args.task, args.out or default_out(args.task, args.model), args.data_dir,
+        build_profile(args.task, out, args.data_dir,
                       model=args.model, epochs=args.epochs, max_steps=args.max_steps, lr=args.lr,
                       batch_size=args.batch_size, max_length=args.max_length,
                       max_train_samples=args.max_train_samples, calib_size=args.calib_size,

@@ -27,15 +27,15 @@ KEY_COLUMNS = ["run_key", "condition", "replication", "policy"]
 INT_METRICS = ("requests", "completed", "dropped")
 
 
-def part_files(out: Path) -> list[Path]:
+def part_files(out: str | Path) -> list[Path]:
     """The finished parts, in order (temporary files are ignored)."""
-    d = out / RESULTS
+    d = Path(out) / RESULTS
     if not d.is_dir():
         return []
     return sorted((p for p in d.iterdir() if PART.match(p.name)), key=lambda p: int(PART.match(p.name)[1]))
 
 
-def read_results(out: Path) -> pd.DataFrame:
+def read_results(out: str | Path) -> pd.DataFrame:
     """Every row of a sweep folder.
 
     ``pandas.read_parquet(OUT / "results.parquet")`` gives the same rows when every part has the same
@@ -46,7 +46,7 @@ def read_results(out: Path) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    parts = part_files(out)
+    parts = part_files(Path(out))
     if not parts:
         return pd.DataFrame(columns=KEY_COLUMNS)
     schema = pa.unify_schemas([pq.read_schema(p) for p in parts])
