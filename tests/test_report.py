@@ -433,3 +433,23 @@ def test_margin_heatmap_never_picks_a_degenerate_comparison(tmp_path):
     only_two = replace(res, per_rep=res.per_rep[res.per_rep.policy != "all-mobile"],
                        policies=["all-cloud", "all-edge"])
     assert _margin_pair(only_two, "a.bw", "b.rate", m) is None
+
+
+def test_trace_and_mixed_bandwidth_axes_are_numeric(shared_data, monkeypatch):
+    import json as _json
+
+    from simulator.report.axes import bandwidth_axis, derive_numeric_axes
+    from simulator.traces import load_trace
+
+    monkeypatch.setenv("EESIM_SHARED_DATA", str(shared_data))
+    trace = str(shared_data / "traces" / "hsdpa_norway_test" / "norway_bus_1")
+    mixed = pd.Series([_json.dumps({"model": "constant", "mbps": 5}),
+                       _json.dumps({"model": "trace", "file": trace, "random_offset": True})])
+    num = bandwidth_axis(mixed)
+    assert num is not None and num[0] == 5
+    assert num[1] == pytest.approx(load_trace(trace).mean_mbps, rel=1e-3)
+    df = pd.DataFrame({"links.uplink.bandwidth.file": [trace, trace], "policy": ["a", "b"]})
+    df, axes, points = derive_numeric_axes(df, ["links.uplink.bandwidth.file"])
+    assert axes == points == ["links.uplink.bandwidth.mean_mbps"]
+    assert pd.api.types.is_numeric_dtype(df[axes[0]])
+    assert bandwidth_axis(pd.Series(["fp16", "int8"])) is None  # not a bandwidth: left alone

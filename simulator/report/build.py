@@ -231,7 +231,8 @@ def build_report(res: Results, out: Path, opt: Options) -> Report:
             table_entries.append((t, [tex, md]))
     with style_context(st):
         for kind, kw in todo:
-            src = binned if kind in ("lines", "heatmap", "margin") else res
+            lines_binned = kind == "lines" and kw.get("x") not in res.point_axes  # each trace its own point
+            src = binned if kind in ("heatmap", "margin") or lines_binned else res
             fig = DRAW[kind](src, styles, st, **kw)
             shown = [a for a in was_binned if a in kw.values()]
             if src is binned and shown:

@@ -16,6 +16,7 @@ from matplotlib import pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from ..intervals import MIN_REPLICATIONS
 from .labels import axis_label, metric_info, metric_label, metric_name, scale, short_axis, slug
 from .load import Results, aggregate, higher_is_better
 from .style import TIER_COLOURS, PolicyStyle, Style
@@ -80,14 +81,27 @@ def _nan0(a) -> np.ndarray:
 
 
 def _err(agg: pd.DataFrame, m: str, k: float = 1.0) -> np.ndarray:
-    """Asymmetric error-bar lengths (2 x n) from ``<m>_lo``/``<m>_hi``; 0 where there is no interval."""
+    """Asymmetric error-bar lengths (2 x n) from ``<m>_lo``/``<m>_hi``; 0 where there is no interval or
+    too few replications (< MIN_REPLICATIONS) for it to mean anything."""
     mean = agg[m].to_numpy(float)
+    if "n" in agg and (agg["n"] < MIN_REPLICATIONS).all():
+        return np.zeros((2, len(agg)))
     lo = np.where(np.isfinite(agg[f"{m}_lo"]), mean - agg[f"{m}_lo"].to_numpy(float), 0.0)
     hi = np.where(np.isfinite(agg[f"{m}_hi"]), agg[f"{m}_hi"].to_numpy(float) - mean, 0.0)
     return np.vstack([np.maximum(lo, 0), np.maximum(hi, 0)]) * k
 
 
+
 CI_NOTE = "95 % confidence intervals over replications (Student t on the log scale, logit for proportions)"
+
+
+def _ci_note(agg: pd.DataFrame) -> str:
+    """What the error bars or bands are, or why there are none."""
+    n = int(agg["n"].min()) if "n" in agg and len(agg) else 0
+    if n < MIN_REPLICATIONS:
+        return (f"not drawn: {n} replication(s) per point are too few for an interval to say anything "
+                f"(at least {MIN_REPLICATIONS} needed)")
+    return CI_NOTE
 
 
 def _value_ticks(axis, values: np.ndarray, panel_in: float, log: bool = True) -> None:
@@ -203,7 +217,7 @@ def tradeoff_by_condition(res: Results, styles: dict[str, PolicyStyle], st: Styl
     handles.append(Line2D([], [], color="0.35", linestyle="--", label="Pareto front"))
     _legend(fig, handles, st)
     cap = (f"{metric_name(ymetric)} against {metric_name(xmetric).lower()}, one panel per swept condition "
-           f"({', '.join(map(short_axis, res.axes))}); error bars are {CI_NOTE}; the dashed line is each "
+           f"({', '.join(map(short_axis, res.axes))}); error bars are {_ci_note(agg)}; the dashed line is each "
            "condition's Pareto front.")
     return Fig(f"tradeoff_{slug(ymetric)}_vs_{slug(xmetric)}",
                f"{metric_name(ymetric)} vs {metric_name(xmetric).lower()}", cap, fig)
@@ -268,7 +282,7 @@ def tradeoff(res: Results, styles: dict[str, PolicyStyle], st: Style, xmetric: s
                "(means over replications).")
     else:
         cap = (f"{metric_name(ymetric)} against {metric_name(xmetric).lower()} for each policy; "
-               f"error bars are {CI_NOTE}.")
+               f"error bars are {_ci_note(agg)}.")
     cap += (f" Circled points joined by the dashed line form the Pareto front "
             f"({'higher' if higher_is_better(ymetric) else 'lower'} {metric_name(ymetric).lower()} at lower "
             f"{metric_name(xmetric).lower()}).")
@@ -348,6 +362,7 @@ def metric_vs_axis(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
         hstyle = {h: PolicyStyle(mcolors.to_hex(cmap(i / max(1, len(hues) - 1) * 0.9)),
                                  "osD^v"[i % 5], "-") for i, h in enumerate(hues)}
     xs_all, xlabels, numeric = _positions(agg[x])
+    points = x in res.point_axes
     pos = {v: (float(v) if numeric else i) for i, v in enumerate(xlabels)}
     vals = agg[y].to_numpy(float) * k
     logy = _is_log(vals, 30)
@@ -364,15 +379,26 @@ def metric_vs_axis(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
             xv = np.array([pos[v] for v in g[x]], float)
             m = g[y].to_numpy(float) * k
             blo, bhi = g[f"{y}_lo"].to_numpy(float) * k, g[f"{y}_hi"].to_numpy(float) * k
+            if points:  # unrelated conditions (e.g. different traces): points with error bars, no lines
+                ax.errorbar(xv, m, yerr=_err(g, y, k), fmt=s.marker, color=s.colour, elinewidth=0.5,
+                            capsize=0, markersize=plt.rcParams["lines.markersize"] * 0.6, alpha=0.8,
+                            label=_fmt(h))
+                continue
             ax.plot(xv, m, color=s.colour, marker=s.marker, linestyle=s.dash,
                     markersize=plt.rcParams["lines.markersize"] * 0.85, label=_fmt(h))
-            if np.isfinite(blo).any():
+            if np.isfinite(blo).any() and (g["n"] >= MIN_REPLICATIONS).all():
                 ax.fill_between(xv, np.where(np.isfinite(blo), blo, m), np.where(np.isfinite(bhi), bhi, m),
                                 color=s.colour, alpha=0.18, linewidth=0)
         if fv is not None:
             title = f"{_fmt(fv)} {funit}" if funit else f"{short_axis(facet).split('.')[-1]} = {_fmt(fv)}"
             ax.set_title(title, fontsize=plt.rcParams["legend.fontsize"])
-        if numeric and _is_log(xs_all, 20):
+        if points:  # many irregular values: ordinary ticks, not one per value
+            if _is_log(xs_all, 20):
+                ax.set_xscale("log")
+                from matplotlib.ticker import FuncFormatter
+
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        elif numeric and _is_log(xs_all, 20):
             ax.set_xscale("log")
             _value_ticks(ax.xaxis, xs_all, st.width / ncols)
         elif numeric:
@@ -394,7 +420,10 @@ def metric_vs_axis(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
     _legend(fig, handles, st, title=None if hue == "policy" else axis_label(hue))
     others = [a for a in res.axes if a not in keys]
     cap = (f"{metric_name(y)} against {axis_label(x).lower()}, one line per "
-           f"{'policy' if hue == 'policy' else short_axis(hue)}; shaded bands are {CI_NOTE}")
+           f"{'policy' if hue == 'policy' else short_axis(hue)}; shaded bands are {_ci_note(agg)}")
+    if points:
+        cap += ("; each point is one swept trace or bandwidth model placed at its mean bandwidth (points "
+                "are not joined: neighbouring values are unrelated traces), bars are its interval")
     cap += f"; one panel per value of {short_axis(facet)}" if facet else ""
     cap += f"; averaged over {', '.join(map(short_axis, others))}." if others else "."
     name = f"{slug(y)}_vs_{slug(short_axis(x))}" + (f"_by_{slug(short_axis(facet))}" if facet else "")
@@ -417,7 +446,7 @@ def metric_bars(res: Results, styles: dict[str, PolicyStyle], st: Style, y: str)
                   ha="right" if len(res.policies) > 3 else "center")
     ax.grid(axis="x", visible=False)
     ax.set_ylabel(metric_label(y))
-    cap = f"{metric_name(y)} per policy; error bars are {CI_NOTE}."
+    cap = f"{metric_name(y)} per policy; error bars are {_ci_note(agg)}."
     return Fig(f"bars_{slug(y)}", f"{metric_name(y)} per policy", cap, fig)
 
 

@@ -33,6 +33,7 @@ class Results:
     timeline: pd.DataFrame | None = None  # run only
     config: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
+    point_axes: list[str] = field(default_factory=list)  # axes whose values are unrelated conditions (traces)
 
     @property
     def deadline_ms(self) -> float | None:
@@ -176,12 +177,16 @@ def _load_sweep(folder: Path, manifest: dict[str, Any]) -> Results:
             df[a] = conv if conv.notna().all() else df[a].astype(str)
     if "replication" not in df:
         df["replication"] = 0
+    from .axes import derive_numeric_axes
+
+    orig = list(axes)
+    df, axes, point_axes = derive_numeric_axes(df, axes)
     sweep = _read_yaml(folder / "sweep.yaml")
     base = sweep.get("base") if isinstance(sweep.get("base"), dict) else {}
     config = dict(base.get("scenario", base)) if isinstance(base, dict) else {}
     return Results(folder=folder, kind="sweep", per_rep=df, axes=axes,
-                   policies=sorted(df["policy"].unique()), metrics=_metrics(df, axes),
-                   config=config, manifest=manifest)
+                   policies=sorted(df["policy"].unique()), metrics=_metrics(df, [*axes, *orig]),
+                   config=config, manifest=manifest, point_axes=point_axes)
 
 
 # -- statistics over replications (the interval itself is intervals.metric_interval) -------------------

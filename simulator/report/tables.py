@@ -84,7 +84,7 @@ def format_mean_ci(mean: float, lo: float, hi: float) -> str:
     """
     if not math.isfinite(mean):
         return "–"
-    if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
+    if math.isfinite(lo) and math.isfinite(hi) and hi - lo > 1e-9 * max(abs(mean), 1e-12):
         d = _decimals_for((hi - lo) / 2, 2)
         return f"{mean:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]"
     d = _decimals_for(mean, 3) if mean != 0 else 0
