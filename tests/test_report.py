@@ -453,3 +453,14 @@ def test_trace_and_mixed_bandwidth_axes_are_numeric(shared_data, monkeypatch):
     assert axes == points == ["links.uplink.bandwidth.mean_mbps"]
     assert pd.api.types.is_numeric_dtype(df[axes[0]])
     assert bandwidth_axis(pd.Series(["fp16", "int8"])) is None  # not a bandwidth: left alone
+
+
+def test_timeline_trip_temperatures_come_from_the_tier_devices(tmp_path):
+    from simulator.report.figures import trip_temperatures
+    from simulator.report.load import Results
+
+    res = Results(folder=tmp_path, kind="run", per_rep=pd.DataFrame(), axes=[], policies=[], metrics=[],
+                  config={"tiers": {"mobile": {"device": "phone-cpu"}, "cloud": {"device": "cloud-gpu"}}})
+    assert trip_temperatures(res) == [45.0, 52.0, 60.0]
+    res.config["tiers"]["mobile"]["throttling"] = False
+    assert trip_temperatures(res) == []

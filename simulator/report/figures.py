@@ -670,6 +670,25 @@ def _step_mean(g: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
     return np.diff(np.interp(edges, times, area)) / np.diff(edges)
 
 
+def trip_temperatures(res: Results) -> list[float]:
+    """Thermal trip temperatures (°C) of the devices of the run's tiers (scenario overrides first)."""
+    from ..device import builtin_catalogue
+
+    cat = builtin_catalogue()
+    own = res.config.get("devices") or {}
+    temps: set[float] = set()
+    for t in (res.config.get("tiers") or {}).values():
+        name = t.get("device") if isinstance(t, dict) else None
+        if name is None or (isinstance(t, dict) and t.get("throttling") is False):
+            continue
+        spec = own.get(name) if isinstance(own.get(name), dict) else None
+        trips = (spec.get("thermal") or {}).get("trips") if spec else None
+        if trips is None and name in cat and cat[name].thermal.enabled:
+            trips = cat[name].thermal.trips
+        temps.update(float(tr[0]) for tr in trips or [])
+    return sorted(temps)
+
+
 def timeline(res: Results, styles: dict[str, PolicyStyle], st: Style, policy: str,
              max_entities: int = 4) -> Fig:
     tl = res.timeline
@@ -738,6 +757,13 @@ def timeline(res: Results, styles: dict[str, PolicyStyle], st: Style, policy: st
             ax.set_ylim(bottom=0)
         elif kind == "temp":
             note = entity_lines(ax, therm, lambda e: e)
+            lo, hi = ax.get_ylim()
+            for trip in trip_temperatures(res):
+                if lo - 5 <= trip <= hi + 5:
+                    ax.axhline(trip, color="0.4", linestyle=":", linewidth=0.7, zorder=1)
+                    ax.annotate(f"trip {trip:g} °C", xy=(1, trip), xycoords=("axes fraction", "data"),
+                                xytext=(-2, 1), textcoords="offset points", ha="right", va="bottom",
+                                fontsize=fs - 1, color="0.3")
             ax.set_ylabel("°C")
             ax.set_title(f"Device temperature{note}", loc="left", fontsize=fs)
         elif kind == "freq":
