@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_profile(sub.add_parser("profile", help="build an exit profile with PyTorch (needs the 'profile' extra)"))
     p = sub.add_parser("profiles", help="table of profiles: task, model, layers, per-exit accuracy")
     p.add_argument("folder", nargs="?", default=None)
+    p = sub.add_parser("doc-tables", help="regenerate the tables of docs/policies.md from the shipped files")
+    p.add_argument("--write", action="store_true", help="replace them in docs/policies.md (default: print)")
     add_sweep(sub.add_parser("sweep", help="run a parameter sweep"))
     add_report(sub.add_parser("report", help="plots and tables from a run or sweep folder"))
     return parser
@@ -91,6 +93,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         sc.seed, sc.profile, res.wall_s, kind="run", scenario=sc.name, source=str(args.scenario),
         overrides=overrides, replications=sc.replications, requests=len(res.requests)))
     print(format_summary(res.summary))
+    warn = res.summary["ci_warning"].iloc[0] if "ci_warning" in res.summary and len(res.summary) else ""
+    if warn:
+        print(f"\nnote: {warn}")
     print(f"\nresults: {out}  ({len(res.requests)} requests, {res.wall_s:.1f} s)")
     return 0
 
@@ -170,6 +175,18 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doc_tables(args: argparse.Namespace) -> int:
+    from . import doctables
+
+    if args.write:
+        changed = doctables.write()
+        print(f"{doctables.DOC}: " + (f"updated {', '.join(changed)}" if changed else "up to date"))
+        return 0
+    for name, fn in doctables.TABLES.items():
+        print(f"<!-- {name} -->\n{fn()}")
+    return 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep.cli import run
 
@@ -183,7 +200,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "profile": cmd_profile,
-            "profiles": cmd_profiles, "sweep": cmd_sweep, "report": cmd_report}
+            "profiles": cmd_profiles, "doc-tables": cmd_doc_tables, "sweep": cmd_sweep, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,7 +61,11 @@ def summarise(requests: pd.DataFrame, tier_names: list[str], deadline_ms: float 
 
 
 def ci95(values: np.ndarray | pd.Series) -> float:
-    """Half-width of the Student-t 95 % confidence interval of the mean (nan for fewer than 2 values)."""
+    """Half-width of the symmetric Student-t 95 % interval of the mean (nan for fewer than 2 values).
+
+    Kept for differences and other real-valued quantities; summaries of positive metrics and proportions
+    use :func:`simulator.intervals.interval`, which stays within the metric's support.
+    """
     from scipy import stats
 
     v = np.asarray(values, dtype=float)
@@ -72,18 +76,32 @@ def ci95(values: np.ndarray | pd.Series) -> float:
     return float(stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / np.sqrt(n))
 
 
+COUNT_COLUMNS = ("requests", "completed", "dropped")  # summed over replications, not averaged
+CI_METRICS = ("accuracy", "latency_mean_ms", "latency_p95_ms", "cost_mean", "energy_mobile_j_per_req")
+
+
 def across_replications(per_rep: pd.DataFrame, by: str = "policy") -> pd.DataFrame:
-    """Mean over replications per policy, with 95 % CI half-widths (Student t) of key metrics."""
+    """Mean over replications per policy, with 95 % intervals of key metrics that respect their support.
+
+    Counts (``requests``, ``completed``, ``dropped``) are totals over replications (integers). For each
+    metric in ``CI_METRICS``, ``<m>_ci95_lo``/``<m>_ci95_hi`` bound its 95 % interval (see
+    :mod:`simulator.intervals`; nan with one replication); ``ci_method`` names the method and
+    ``ci_warning`` says when the replications are too few for the interval to mean much.
+    """
+    from .intervals import METHOD_SHORT, few_replications_warning, metric_interval
+
     rows = []
     for name, g in per_rep.groupby(by, sort=False):
         row = {by: name, "replications": len(g)}
         for col in g.columns:
             if col in (by, "replication") or not pd.api.types.is_numeric_dtype(g[col]):
                 continue
-            row[col] = g[col].mean()
-        for col in ("accuracy", "latency_mean_ms", "latency_p95_ms", "cost_mean", "energy_mobile_j_per_req"):
+            row[col] = int(g[col].sum()) if col in COUNT_COLUMNS else g[col].mean()
+        for col in CI_METRICS:
             if col in g and len(g) > 1:
-                row[f"{col}_ci95"] = ci95(g[col])
+                row[f"{col}_ci95_lo"], row[f"{col}_ci95_hi"] = metric_interval(g[col].to_numpy(), col)
+        row["ci_method"] = METHOD_SHORT if len(g) > 1 else ""
+        row["ci_warning"] = few_replications_warning(len(g))
         rows.append(row)
     return pd.DataFrame(rows)
 

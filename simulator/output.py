@@ -23,25 +23,36 @@ from .version import VERSION
 PACKAGES = ("simpy", "numpy", "pandas", "pyarrow", "scipy", "matplotlib", "pyyaml", "dask")
 
 
+def current_umask() -> int:
+    """The process's file-creation mask (read without changing it where the OS reports it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, writer: Callable[[Path], Any]) -> Path:
-    """Write via a temporary file in the same folder and rename it into place."""
+    """Write via a temporary file in the same folder and rename it into place.
+
+    The file gets the permissions a plain ``open(path, "w")`` would (0666 less the user's umask), not the
+    0600 of a temporary file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         writer(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the user's usual mode
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_text(path: Path, text: str) -> Path:

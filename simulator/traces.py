@@ -48,11 +48,16 @@ class TraceSteps:
         return float((self.mbps * d).sum() / d.sum())
 
 
+def default_shared_data() -> Path:
+    """``../shared/data`` relative to the repository root (as profiles are resolved), not the cwd."""
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
 def expand_path(path: str) -> Path:
-    """Expand ``~`` and ``$VARS``; ``$EESIM_SHARED_DATA`` defaults to ``shared/data`` beside the
-    repository (``<repo>/../shared/data``), wherever the command runs from."""
+    """Expand ``~`` and ``$VARS``; ``$EESIM_SHARED_DATA`` defaults to ``shared/data`` beside the repository
+    (``<repository>/../shared/data``), wherever the command is run from."""
     env = dict(os.environ)
-    env.setdefault("EESIM_SHARED_DATA", str(Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
+    env.setdefault("EESIM_SHARED_DATA", str(default_shared_data()))
     out = path
     for k in sorted(env, key=len, reverse=True):
         out = out.replace("${" + k + "}", env[k]).replace("$" + k, env[k])

@@ -165,3 +165,42 @@ def test_network_bad_inputs_exit_2_naming_the_key():
                            capture_output=True, text=True)
         assert r.returncode == 2, (override, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and key in r.stderr and "Traceback" not in r.stderr
+
+
+def test_profile_refuses_to_overwrite_a_shipped_profile(tmp_path, capsys):
+    from simulator.cli import main
+
+    out = tmp_path / "p.npz"
+    out.write_bytes(b"keep me")
+    assert main(["profile", "--task", "SST-2", "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err and out.read_bytes() == b"keep me"
+
+
+def test_outputs_honour_umask(tmp_path):
+    import os
+
+    from simulator.output import write_text
+
+    old = os.umask(0o022)
+    try:
+        p = write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert p.stat().st_mode & 0o777 == 0o644
+
+
+def test_read_results_accepts_a_string(tmp_path):
+    from simulator.sweep import read_results
+
+    assert read_results(str(tmp_path)).empty
+
+
+def test_shared_data_default_is_relative_to_the_repository(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from simulator.traces import expand_path
+
+    monkeypatch.delenv("EESIM_SHARED_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    repo = Path(__file__).resolve().parent.parent
+    assert expand_path("${EESIM_SHARED_DATA}/traces") == repo.parent / "shared" / "data" / "traces"

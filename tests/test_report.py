@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from itertools import product
 from pathlib import Path
 
@@ -11,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from scipy import stats
 
 from simulator.cli import main
 from simulator.errors import UserError
+from simulator.intervals import metric_interval
 from simulator.report import Options, build_report, load_results
 from simulator.report.style import OKABE_ITO, policy_styles
 
@@ -149,7 +150,8 @@ def test_latex_table_is_booktabs_tabular_with_one_row_per_policy(run_report):
     assert len(spec) == len(head) == 8  # policy + 7 metrics
     assert all(len(r) == len(spec) for r in rows)
     assert [r[0] for r in rows] == res.policies
-    assert all(re.fullmatch(r"\$-?[\d.]+ \\pm [\d.]+\$", c) for r in rows for c in r[1:]), rows
+    assert all(re.fullmatch(r"\$-?[\d.]+\\ \[[\d.]+, [\d.]+\]\$|-?[\d.]+", c) for r in rows for c in r[1:]), rows
+    assert any("[" in c for r in rows for c in r[1:])
     assert "Latency" not in spec and "\\%" in " ".join(head)  # '%' escaped in headers
 
 
@@ -165,16 +167,24 @@ def _check_ci(table: pd.DataFrame, per_rep: pd.DataFrame, keys: list[str], col: 
         vals = per_rep.loc[sel, metric].to_numpy(float) * scale
         assert len(vals) == 3
         mean = vals.mean()
-        ci = stats.t.ppf(0.975, len(vals) - 1) * vals.std(ddof=1) / np.sqrt(len(vals))
-        m, c = row[col].split(" ± ")
-        half_ulp = 0.5 * 10 ** -len(c.split(".")[1]) if "." in c else 0.5
+        lo, hi = metric_interval(vals / scale, metric)
+        lo, hi = lo * scale, hi * scale
+        if " [" not in row[col]:  # identical replications: the mean alone
+            assert lo == hi and float(row[col]) == pytest.approx(mean, rel=5e-3)
+            checked += 1
+            continue
+        m, rest = row[col].split(" [")
+        clo, chi = rest.rstrip("]").split(", ")
+        half_ulp = 0.5 * 10 ** -len(m.split(".")[1]) if "." in m else 0.5
         assert abs(float(m) - mean) <= half_ulp + 1e-9, (row[k], metric, m, mean)
-        assert abs(float(c) - ci) <= half_ulp + 1e-9, (row[k], metric, c, ci)
+        assert abs(float(clo) - lo) <= half_ulp + 1e-9, (row[k], metric, clo, lo)
+        assert abs(float(chi) - hi) <= half_ulp + 1e-9, (row[k], metric, chi, hi)
+        assert float(clo) >= 0
         checked += 1
     return checked
 
 
-def test_table_ci_equals_student_t_from_per_replication(run_report, run_dir):
+def test_table_interval_equals_support_respecting_interval_from_per_replication(run_report, run_dir):
     res, rep = run_report
     table = _md_table((rep.folder / "table_summary.md").read_text())
     per_rep = pd.read_csv(run_dir / "per_replication.csv")
@@ -186,10 +196,12 @@ def test_table_ci_equals_student_t_from_per_replication(run_report, run_dir):
     assert n == 5 * len(LABELS)
     # and the simulator's own summary agrees where it computed CIs
     summary = pd.read_csv(run_dir / "summary.csv").set_index("policy")
-    p95 = table.set_index("Policy")["p95 latency (ms)"].str.split(" ± ").str[1].astype(float)
+    cell = table.set_index("Policy")["p95 latency (ms)"].str.extract(r"\[([\d.]+), ([\d.]+)\]").astype(float)
     for p in LABELS:
-        assert p95[p] == pytest.approx(summary.loc[p, "latency_p95_ms_ci95"], abs=0.5 * 10 ** -2 + 1e-6,
-                                       rel=0.05)
+        for i, side in enumerate(("lo", "hi")):
+            assert cell.loc[p, i] == pytest.approx(summary.loc[p, f"latency_p95_ms_ci95_{side}"],
+                                                   abs=0.5 * 10 ** -2 + 1e-6, rel=0.01)
+    assert "log scale" in (rep.folder / "index.html").read_text()  # the method is stated
 
 
 def test_figures_are_deterministic_and_embed_truetype(run_dir, tmp_path):
@@ -221,7 +233,15 @@ def test_policy_styles_consistent_and_colour_blind_safe():
     s1 = policy_styles(["b", "a", "c"])
     s2 = policy_styles(["c", "b", "a", "a"])
     assert s1 == s2
-    assert [s1[p].colour for p in "abc"] == OKABE_ITO[:3]
+    assert all(s.colour in OKABE_ITO for s in s1.values())
+    # fixed by name: the same policy looks the same in reports that plot different sets of policies
+    a = policy_styles(["all-mobile", "dimee", "confidence-0.6"])
+    b = policy_styles(["all-cloud", "all-mobile", "confidence-0.6", "splitee", "zz"])
+    assert a["all-mobile"] == b["all-mobile"] and a["confidence-0.6"] == b["confidence-0.6"]
+    assert policy_styles(["all-mobile"])["all-mobile"] != policy_styles(["all-edge"])["all-edge"]
+    from simulator.report.style import FIXED_STYLES
+
+    assert len(set(FIXED_STYLES.values())) == len(FIXED_STYLES)
     many = policy_styles([f"p{i:02d}" for i in range(10)])
     assert len({(s.colour, s.marker, s.dash) for s in many.values()}) == 10
 
@@ -377,3 +397,70 @@ def test_bad_input_one_line_errors(capsys, tmp_path, run_dir, sweep_dir):
     assert "format" in _error(capsys, ["report", str(run_dir), "--format", "jpg", "--out", str(tmp_path / "x")])
     with pytest.raises(UserError, match="not a numeric metric"):
         load_results(run_dir).metric("policy")
+
+
+def _synthetic_sweep(tmp_path):
+    from simulator.report.load import Results
+
+    rows = []
+    for bw, rate, rep in product([1.0, 10.0, 100.0], [1.0, 5.0], range(3)):
+        noise = 1e-13 * (rep - 1)
+        rows += [{"a.bw": bw, "b.rate": rate, "replication": rep, "policy": "all-edge",
+                  "energy_mobile_j_per_req": 0.5 + noise, "latency_mean_ms": 50 + rep},
+                 {"a.bw": bw, "b.rate": rate, "replication": rep, "policy": "all-cloud",
+                  "energy_mobile_j_per_req": 0.5 - noise, "latency_mean_ms": 80 + rep},
+                 {"a.bw": bw, "b.rate": rate, "replication": rep, "policy": "all-mobile",
+                  "energy_mobile_j_per_req": 0.9 + 0.01 * rep + 0.1 / bw, "latency_mean_ms": 30 + rep}]
+    df = pd.DataFrame(rows)
+    return Results(folder=tmp_path, kind="sweep", per_rep=df, axes=["a.bw", "b.rate"],
+                   policies=sorted(df["policy"].unique()),
+                   metrics=["energy_mobile_j_per_req", "latency_mean_ms"])
+
+
+def test_margin_heatmap_never_picks_a_degenerate_comparison(tmp_path):
+    from simulator.report import figures as F
+    from simulator.report.build import _margin_pair
+    from simulator.report.load import aggregate
+
+    res = _synthetic_sweep(tmp_path)
+    m = "energy_mobile_j_per_req"
+    agg = aggregate(res.per_rep, ["a.bw", "b.rate", "policy"], [m])
+    assert F.margin_signal(agg, "a.bw", "b.rate", m, "all-edge", "all-cloud") == 0.0
+    pair = _margin_pair(res, "a.bw", "b.rate", m)
+    assert pair is not None and set(pair) != {"all-edge", "all-cloud"}
+    _, _, diff, real = F.margin_grid(agg, "a.bw", "b.rate", m, "all-edge", "all-cloud")
+    assert not real.any() and (diff == 0).all()  # shown as "no difference", not coloured noise
+    only_two = replace(res, per_rep=res.per_rep[res.per_rep.policy != "all-mobile"],
+                       policies=["all-cloud", "all-edge"])
+    assert _margin_pair(only_two, "a.bw", "b.rate", m) is None
+
+
+def test_trace_and_mixed_bandwidth_axes_are_numeric(shared_data, monkeypatch):
+    import json as _json
+
+    from simulator.report.axes import bandwidth_axis, derive_numeric_axes
+    from simulator.traces import load_trace
+
+    monkeypatch.setenv("EESIM_SHARED_DATA", str(shared_data))
+    trace = str(shared_data / "traces" / "hsdpa_norway_test" / "norway_bus_1")
+    mixed = pd.Series([_json.dumps({"model": "constant", "mbps": 5}),
+                       _json.dumps({"model": "trace", "file": trace, "random_offset": True})])
+    num = bandwidth_axis(mixed)
+    assert num is not None and num[0] == 5
+    assert num[1] == pytest.approx(load_trace(trace).mean_mbps, rel=1e-3)
+    df = pd.DataFrame({"links.uplink.bandwidth.file": [trace, trace], "policy": ["a", "b"]})
+    df, axes, points = derive_numeric_axes(df, ["links.uplink.bandwidth.file"])
+    assert axes == points == ["links.uplink.bandwidth.mean_mbps"]
+    assert pd.api.types.is_numeric_dtype(df[axes[0]])
+    assert bandwidth_axis(pd.Series(["fp16", "int8"])) is None  # not a bandwidth: left alone
+
+
+def test_timeline_trip_temperatures_come_from_the_tier_devices(tmp_path):
+    from simulator.report.figures import trip_temperatures
+    from simulator.report.load import Results
+
+    res = Results(folder=tmp_path, kind="run", per_rep=pd.DataFrame(), axes=[], policies=[], metrics=[],
+                  config={"tiers": {"mobile": {"device": "phone-cpu"}, "cloud": {"device": "cloud-gpu"}}})
+    assert trip_temperatures(res) == [45.0, 52.0, 60.0]
+    res.config["tiers"]["mobile"]["throttling"] = False
+    assert trip_temperatures(res) == []

@@ -41,3 +41,7 @@ def test_default_scenario_shows_the_trade_off(monkeypatch):
     assert s.loc["all-cloud", "latency_mean_ms"] > s.loc["all-edge", "latency_mean_ms"]
     early = s.loc["threshold-0.8"]
     assert 0 < early["exit_frac_mobile"] < 1 and early["cost_mean"] < s.loc["all-cloud", "cost_mean"]
+    # a trade-off in accuracy too: the policies do not all score the same, and exiting earlier costs accuracy
+    assert s["accuracy"].round(4).nunique() > 1
+    assert s.loc["threshold-0.6", "accuracy"] < s.loc["all-cloud", "accuracy"] - 0.01
+    assert s.loc["threshold-0.6", "latency_mean_ms"] < s.loc["all-cloud", "latency_mean_ms"]

@@ -90,6 +90,20 @@ def _ranked(res: Results, metric: str) -> list[str]:
     return sorted(res.policies, key=lambda p: (-wins[p], (-1 if hib else 1) * mean.get(p, np.inf), p))
 
 
+def _margin_pair(res: Results, x: str, y: str, metric: str, top: int = 4) -> tuple[str, str] | None:
+    """The two policies (among the ``top`` ranked) whose margin heatmap shows the most signal, best first;
+    None when every pair differs by no more than numerical noise."""
+    ranked = _ranked(res, metric)[:top]
+    agg = aggregate(res.per_rep, [x, y, "policy"], [metric])
+    best, pair = 0.0, None
+    for i, a in enumerate(ranked):
+        for b in ranked[i + 1:]:
+            sig = F.margin_signal(agg, x, y, metric, a, b)
+            if sig > best:
+                best, pair = sig, (a, b)
+    return pair
+
+
 def plan(res: Results, opt: Options) -> list[tuple[str, dict]]:
     """The figures to draw, as (kind, arguments)."""
     for y in opt.y:
@@ -170,7 +184,10 @@ def plan(res: Results, opt: Options) -> list[tuple[str, dict]]:
                 if kind == "heatmap":
                     out.append((kind, {"x": two[0], "y": two[1], "metric": y}))
                 else:
-                    a, b = opt.compare or tuple(_ranked(res, y)[:2])
+                    pair = opt.compare or _margin_pair(res, two[0], two[1], y)
+                    if pair is None:  # no two policies differ beyond numerical noise: nothing to show
+                        continue
+                    a, b = pair
                     if a == b:
                         raise UserError("--compare needs two different policies")
                     out.append((kind, {"x": two[0], "y": two[1], "metric": y, "a": a, "b": b}))
@@ -214,7 +231,8 @@ def build_report(res: Results, out: Path, opt: Options) -> Report:
             table_entries.append((t, [tex, md]))
     with style_context(st):
         for kind, kw in todo:
-            src = binned if kind in ("lines", "heatmap", "margin") else res
+            lines_binned = kind == "lines" and kw.get("x") not in res.point_axes  # each trace its own point
+            src = binned if kind in ("heatmap", "margin") or lines_binned else res
             fig = DRAW[kind](src, styles, st, **kw)
             shown = [a for a in was_binned if a in kw.values()]
             if src is binned and shown:

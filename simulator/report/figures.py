@@ -7,6 +7,7 @@ and puts its legend outside the axes, above the plot, so that it never covers da
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from matplotlib import pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from ..intervals import MIN_REPLICATIONS
 from .labels import axis_label, metric_info, metric_label, metric_name, scale, short_axis, slug
 from .load import Results, aggregate, higher_is_better
 from .style import TIER_COLOURS, PolicyStyle, Style
@@ -78,6 +80,30 @@ def _nan0(a) -> np.ndarray:
     return np.where(np.isfinite(a), a, 0.0)
 
 
+def _err(agg: pd.DataFrame, m: str, k: float = 1.0) -> np.ndarray:
+    """Asymmetric error-bar lengths (2 x n) from ``<m>_lo``/``<m>_hi``; 0 where there is no interval or
+    too few replications (< MIN_REPLICATIONS) for it to mean anything."""
+    mean = agg[m].to_numpy(float)
+    if "n" in agg and (agg["n"] < MIN_REPLICATIONS).all():
+        return np.zeros((2, len(agg)))
+    lo = np.where(np.isfinite(agg[f"{m}_lo"]), mean - agg[f"{m}_lo"].to_numpy(float), 0.0)
+    hi = np.where(np.isfinite(agg[f"{m}_hi"]), agg[f"{m}_hi"].to_numpy(float) - mean, 0.0)
+    return np.vstack([np.maximum(lo, 0), np.maximum(hi, 0)]) * k
+
+
+
+CI_NOTE = "95 % confidence intervals over replications (Student t on the log scale, logit for proportions)"
+
+
+def _ci_note(agg: pd.DataFrame) -> str:
+    """What the error bars or bands are, or why there are none."""
+    n = int(agg["n"].min()) if "n" in agg and len(agg) else 0
+    if n < MIN_REPLICATIONS:
+        return (f"not drawn: {n} replication(s) per point are too few for an interval to say anything "
+                f"(at least {MIN_REPLICATIONS} needed)")
+    return CI_NOTE
+
+
 def _value_ticks(axis, values: np.ndarray, panel_in: float, log: bool = True) -> None:
     """Ticks at the swept values (thinned so that their labels cannot collide), plain labels."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
@@ -127,27 +153,109 @@ def _note_coincident(ax, xn: np.ndarray, yn: np.ndarray, x: np.ndarray, labels: 
                         fontsize=plt.rcParams["legend.fontsize"] - 1, color="0.25")
 
 
+def _over_conditions(agg: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Per policy: the mean over conditions of each metric, with the interquartile range across them."""
+    rows = []
+    for p, g in agg.groupby("policy", sort=False):
+        row = {"policy": p, "n": len(g)}
+        for m in metrics:
+            v = g[m].to_numpy(float)
+            v = v[np.isfinite(v)]
+            row[m] = float(v.mean()) if len(v) else float("nan")
+            q1, q3 = np.percentile(v, [25, 75]) if len(v) else (float("nan"),) * 2
+            row[f"{m}_lo"], row[f"{m}_hi"] = min(q1, row[m]), max(q3, row[m])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+MAX_TRADEOFF_PANELS = 6  # a sweep with at most this many conditions gets one trade-off panel per condition
+
+
+def _condition_title(axes: list[str], values: tuple) -> str:
+    parts = []
+    for a, v in zip(axes, values, strict=True):
+        v = Path(str(v)).stem if isinstance(v, str) and ("/" in v or v.endswith(".npz")) else _fmt(v)
+        parts.append(v if len(axes) == 1 else f"{short_axis(a).split('.')[-1]}={v}")
+    return ", ".join(parts)
+
+
+def tradeoff_by_condition(res: Results, styles: dict[str, PolicyStyle], st: Style, xmetric: str,
+                          ymetric: str = "accuracy") -> Fig:
+    """One trade-off panel per swept condition (few conditions), each with its own Pareto front."""
+    agg = aggregate(res.per_rep, [*res.axes, "policy"], [xmetric, ymetric])
+    groups = list(agg.groupby(res.axes, sort=True))
+    ncols = min(len(groups), 2 if st.name == "paper" else 3)
+    nrows = int(np.ceil(len(groups) / ncols))
+    fig, axs = _figure(st, nrows, ncols, row_height=st.height * 0.8)
+    sx, sy = scale(xmetric), scale(ymetric)
+    hib = higher_is_better(ymetric)
+    for i, (vals, g) in enumerate(groups):
+        ax = axs[i // ncols, i % ncols]
+        vals = vals if isinstance(vals, tuple) else (vals,)
+        g = g[g["policy"].isin(res.policies)]
+        x, y = g[xmetric].to_numpy(float) * sx, g[ymetric].to_numpy(float) * sy
+        xe, ye = _err(g, xmetric, sx), _err(g, ymetric, sy)
+        for j, p in enumerate(g["policy"]):
+            s = styles[p]
+            ax.errorbar(x[j:j + 1], y[j:j + 1], xerr=xe[:, j:j + 1], yerr=ye[:, j:j + 1], fmt=s.marker,
+                        color=s.colour, markerfacecolor=mcolors.to_rgba(s.colour, 0.45),
+                        markeredgecolor=s.colour, markeredgewidth=0.8, elinewidth=0.6, capsize=1.2,
+                        markersize=plt.rcParams["lines.markersize"] * 0.85, zorder=3, label=p)
+        front = pareto_mask(x, y) if hib else pareto_mask(x, -y)
+        if front.any():
+            o = np.argsort(x[front])
+            ax.step(x[front][o], y[front][o], where="post", color="0.35", linestyle="--", linewidth=0.7,
+                    zorder=2)
+        if _is_log(x, 50):
+            ax.set_xscale("log")
+        ax.set_title(_condition_title(res.axes, vals), fontsize=plt.rcParams["legend.fontsize"])
+    for j in range(len(groups), nrows * ncols):
+        axs[j // ncols, j % ncols].set_visible(False)
+    fig.supxlabel(metric_label(xmetric), fontsize=plt.rcParams["axes.labelsize"])
+    fig.supylabel(metric_label(ymetric), fontsize=plt.rcParams["axes.labelsize"])
+    handles = [_policy_handle(p, styles[p], line=False) for p in res.policies]
+    handles.append(Line2D([], [], color="0.35", linestyle="--", label="Pareto front"))
+    _legend(fig, handles, st)
+    cap = (f"{metric_name(ymetric)} against {metric_name(xmetric).lower()}, one panel per swept condition "
+           f"({', '.join(map(short_axis, res.axes))}); error bars are {_ci_note(agg)}; the dashed line is each "
+           "condition's Pareto front.")
+    return Fig(f"tradeoff_{slug(ymetric)}_vs_{slug(xmetric)}",
+               f"{metric_name(ymetric)} vs {metric_name(xmetric).lower()}", cap, fig)
+
+
 def tradeoff(res: Results, styles: dict[str, PolicyStyle], st: Style, xmetric: str,
              ymetric: str = "accuracy") -> Fig:
-    keys = [*res.axes, "policy"]
-    agg = aggregate(res.per_rep, keys, [xmetric, ymetric])
+    """Accuracy (or ``ymetric``) against a cost metric, one marker per policy, with the Pareto front.
+
+    For a sweep, each condition is a small faint point in its policy's colour, and each policy's mean over
+    conditions is one large marker whose bars span the interquartile range across conditions, so that
+    policies stay distinguishable however many conditions were swept.
+    """
+    sweep = res.kind == "sweep"
+    metrics = [xmetric, ymetric]
+    if sweep and 1 < res.per_rep.groupby(res.axes).ngroups <= MAX_TRADEOFF_PANELS:
+        return tradeoff_by_condition(res, styles, st, xmetric, ymetric)
+    cond = aggregate(res.per_rep, [*res.axes, "policy"], metrics)
+    agg = _over_conditions(cond, metrics) if sweep else cond
+    agg = agg.set_index("policy").loc[[p for p in res.policies if p in set(agg["policy"])]].reset_index()
     sx, sy = scale(xmetric), scale(ymetric)
     x, y = agg[xmetric].to_numpy() * sx, agg[ymetric].to_numpy() * sy
-    xe, ye = _nan0(agg[f"{xmetric}_ci"]) * sx, _nan0(agg[f"{ymetric}_ci"]) * sy
+    xe, ye = _err(agg, xmetric, sx), _err(agg, ymetric, sy)
     front = pareto_mask(x, y) if higher_is_better(ymetric) else pareto_mask(x, -y)
     fig, axs = _figure(st)
     ax = axs[0, 0]
-    sweep = res.kind == "sweep"
-    for p in res.policies:
-        sel = (agg["policy"] == p).to_numpy()
+    for i, p in enumerate(agg["policy"]):
         s = styles[p]
+        if sweep:
+            c = cond[cond["policy"] == p]
+            ax.scatter(c[xmetric] * sx, c[ymetric] * sy, s=(plt.rcParams["lines.markersize"] * 0.55) ** 2,
+                       marker=s.marker, color=mcolors.to_rgba(s.colour, 0.25), linewidths=0, zorder=2)
         # half-transparent fills keep policies with (near) identical results visible on top of each other
-        ax.errorbar(x[sel], y[sel], xerr=xe[sel], yerr=ye[sel], fmt=s.marker, color=s.colour,
-                    markerfacecolor=mcolors.to_rgba(s.colour, 0.45), markeredgecolor=s.colour,
-                    markeredgewidth=1.0, ecolor=s.colour, elinewidth=0.7, capsize=1.5,
-                    markersize=plt.rcParams["lines.markersize"] * (0.8 if sweep else 1.0), zorder=3,
-                    label=p)
-    handles = [_policy_handle(p, styles[p], line=False) for p in res.policies]
+        ax.errorbar(x[i:i + 1], y[i:i + 1], xerr=xe[:, i:i + 1], yerr=ye[:, i:i + 1], fmt=s.marker,
+                    color=s.colour, markerfacecolor=mcolors.to_rgba(s.colour, 0.45), markeredgecolor=s.colour,
+                    markeredgewidth=1.0, ecolor=s.colour, elinewidth=0.9 if sweep else 0.7, capsize=1.5,
+                    markersize=plt.rcParams["lines.markersize"] * (1.3 if sweep else 1.0), zorder=3, label=p)
+    handles = [_policy_handle(p, styles[p], line=False) for p in agg["policy"]]
     for h in handles:
         h.set_markerfacecolor(mcolors.to_rgba(h.get_color(), 0.45))
         h.set_markeredgecolor(h.get_color())
@@ -159,19 +267,25 @@ def tradeoff(res: Results, styles: dict[str, PolicyStyle], st: Style, xmetric: s
                    edgecolors="0.2", linewidths=0.7, zorder=4)
         handles.append(Line2D([], [], color="0.35", linestyle="--", marker="o", markerfacecolor="none",
                               markeredgecolor="0.2", label="Pareto front"))
-    logx = _is_log(x, 50)
+    allx = np.concatenate([x, cond[xmetric].to_numpy(float) * sx]) if sweep else x
+    logx = _is_log(allx, 50)
     if logx:
         ax.set_xscale("log")
-    if not sweep:
-        _note_coincident(ax, np.log10(x) if logx else x, y, x, list(agg["policy"]))
+    _note_coincident(ax, np.log10(x) if logx else x, y, x, list(agg["policy"]))
     ax.set_xlabel(metric_label(xmetric))
     ax.set_ylabel(metric_label(ymetric))
     _legend(fig, handles, st)
-    what = "each policy" if not sweep else "each policy in each swept condition"
-    cap = (f"{metric_name(ymetric)} against {metric_name(xmetric).lower()} for {what}; error bars are "
-           f"95 % confidence intervals (Student t) over replications. Circled points joined by the dashed "
-           f"line form the Pareto front ({'higher' if higher_is_better(ymetric) else 'lower'} "
-           f"{metric_name(ymetric).lower()} at lower {metric_name(xmetric).lower()}).")
+    if sweep:
+        cap = (f"{metric_name(ymetric)} against {metric_name(xmetric).lower()}: large markers are each "
+               f"policy's mean over the {len(cond) // max(1, len(agg))} swept conditions, bars the "
+               "interquartile range across conditions; small faint points are the individual conditions "
+               "(means over replications).")
+    else:
+        cap = (f"{metric_name(ymetric)} against {metric_name(xmetric).lower()} for each policy; "
+               f"error bars are {_ci_note(agg)}.")
+    cap += (f" Circled points joined by the dashed line form the Pareto front "
+            f"({'higher' if higher_is_better(ymetric) else 'lower'} {metric_name(ymetric).lower()} at lower "
+            f"{metric_name(xmetric).lower()}).")
     return Fig(f"tradeoff_{slug(ymetric)}_vs_{slug(xmetric)}",
                f"{metric_name(ymetric)} vs {metric_name(xmetric).lower()}", cap, fig)
 
@@ -249,6 +363,7 @@ def metric_vs_axis(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
         hstyle = {h: PolicyStyle(mcolors.to_hex(cmap(i / max(1, len(hues) - 1) * 0.9)),
                                  "osD^v"[i % 5], "-") for i, h in enumerate(hues)}
     xs_all, xlabels, numeric = _positions(agg[x])
+    points = x in res.point_axes
     pos = {v: (float(v) if numeric else i) for i, v in enumerate(xlabels)}
     vals = agg[y].to_numpy(float) * k
     logy = _is_log(vals, 30)
@@ -263,18 +378,28 @@ def metric_vs_axis(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
                 continue
             s = hstyle[h]
             xv = np.array([pos[v] for v in g[x]], float)
-            m, c = g[y].to_numpy(float) * k, g[f"{y}_ci"].to_numpy(float) * k
+            m = g[y].to_numpy(float) * k
+            blo, bhi = g[f"{y}_lo"].to_numpy(float) * k, g[f"{y}_hi"].to_numpy(float) * k
+            if points:  # unrelated conditions (e.g. different traces): points with error bars, no lines
+                ax.errorbar(xv, m, yerr=_err(g, y, k), fmt=s.marker, color=s.colour, elinewidth=0.5,
+                            capsize=0, markersize=plt.rcParams["lines.markersize"] * 0.6, alpha=0.8,
+                            label=_fmt(h))
+                continue
             ax.plot(xv, m, color=s.colour, marker=s.marker, linestyle=s.dash,
                     markersize=plt.rcParams["lines.markersize"] * 0.85, label=_fmt(h))
-            if np.isfinite(c).any():
-                lo = m - _nan0(c)
-                if logy:  # a band reaching below zero cannot be drawn on a log axis: clip it
-                    lo = np.maximum(lo, np.nanmin(vals[vals > 0]) * 0.5)
-                ax.fill_between(xv, lo, m + _nan0(c), color=s.colour, alpha=0.18, linewidth=0)
+            if np.isfinite(blo).any() and (g["n"] >= MIN_REPLICATIONS).all():
+                ax.fill_between(xv, np.where(np.isfinite(blo), blo, m), np.where(np.isfinite(bhi), bhi, m),
+                                color=s.colour, alpha=0.18, linewidth=0)
         if fv is not None:
             title = f"{_fmt(fv)} {funit}" if funit else f"{short_axis(facet).split('.')[-1]} = {_fmt(fv)}"
             ax.set_title(title, fontsize=plt.rcParams["legend.fontsize"])
-        if numeric and _is_log(xs_all, 20):
+        if points:  # many irregular values: ordinary ticks, not one per value
+            if _is_log(xs_all, 20):
+                ax.set_xscale("log")
+                from matplotlib.ticker import FuncFormatter
+
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        elif numeric and _is_log(xs_all, 20):
             ax.set_xscale("log")
             _value_ticks(ax.xaxis, xs_all, st.width / ncols)
         elif numeric:
@@ -296,8 +421,10 @@ def metric_vs_axis(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
     _legend(fig, handles, st, title=None if hue == "policy" else axis_label(hue))
     others = [a for a in res.axes if a not in keys]
     cap = (f"{metric_name(y)} against {axis_label(x).lower()}, one line per "
-           f"{'policy' if hue == 'policy' else short_axis(hue)}; shaded bands are 95 % confidence intervals "
-           "(Student t) over replications")
+           f"{'policy' if hue == 'policy' else short_axis(hue)}; shaded bands are {_ci_note(agg)}")
+    if points:
+        cap += ("; each point is one swept trace or bandwidth model placed at its mean bandwidth (points "
+                "are not joined: neighbouring values are unrelated traces), bars are its interval")
     cap += f"; one panel per value of {short_axis(facet)}" if facet else ""
     cap += f"; averaged over {', '.join(map(short_axis, others))}." if others else "."
     name = f"{slug(y)}_vs_{slug(short_axis(x))}" + (f"_by_{slug(short_axis(facet))}" if facet else "")
@@ -314,13 +441,13 @@ def metric_bars(res: Results, styles: dict[str, PolicyStyle], st: Style, y: str)
     for i, p in enumerate(res.policies):
         row = agg[agg["policy"] == p]
         s = styles[p]
-        ax.bar(i, row[y].iloc[0] * k, yerr=_nan0(row[f"{y}_ci"]).item() * k, color=s.colour,
+        ax.bar(i, row[y].iloc[0] * k, yerr=_err(row, y, k), color=s.colour,
                edgecolor="black", linewidth=0.4, capsize=2, label=p)
     ax.set_xticks(range(len(res.policies)), res.policies, rotation=30 if len(res.policies) > 3 else 0,
                   ha="right" if len(res.policies) > 3 else "center")
     ax.grid(axis="x", visible=False)
     ax.set_ylabel(metric_label(y))
-    cap = f"{metric_name(y)} per policy; error bars are 95 % confidence intervals over replications."
+    cap = f"{metric_name(y)} per policy; error bars are {_ci_note(agg)}."
     return Fig(f"bars_{slug(y)}", f"{metric_name(y)} per policy", cap, fig)
 
 
@@ -391,41 +518,76 @@ def heatmap_best(res: Results, styles: dict[str, PolicyStyle], st: Style, x: str
                f"Best policy ({metric_name(metric).lower()})", cap, fig)
 
 
-def heatmap_margin(res: Results, styles: dict[str, PolicyStyle], st: Style, x: str, y: str, metric: str,
-                   a: str, b: str) -> Fig:
-    agg = aggregate(res.per_rep, [x, y, "policy"], [metric])
+NOISE_REL = 1e-9  # differences below this fraction of the values compared are floating-point noise
+
+
+def margin_grid(agg: pd.DataFrame, x: str, y: str, metric: str, a: str, b: str):
+    """(x values, y values, a − b per cell, whether each cell differs beyond numerical noise)."""
     xv, yv = _grid(agg, x, y)
-    k = scale(metric)
     diff = np.full((len(yv), len(xv)), np.nan)
+    real = np.zeros_like(diff, bool)
     for xi, xa in enumerate(xv):
         for yi, yb in enumerate(yv):
             cell = agg[(agg[x] == xa) & (agg[y] == yb)].set_index("policy")[metric]
-            if a in cell and b in cell:
-                diff[yi, xi] = (cell[a] - cell[b]) * k
+            if a in cell and b in cell and np.isfinite(cell[a]) and np.isfinite(cell[b]):
+                diff[yi, xi] = cell[a] - cell[b]
+                noise = NOISE_REL * max(abs(cell[a]), abs(cell[b])) + 1e-15
+                real[yi, xi] = abs(diff[yi, xi]) > noise
+    diff[np.isfinite(diff) & ~real] = 0.0
+    return xv, yv, diff, real
+
+
+def margin_signal(agg: pd.DataFrame, x: str, y: str, metric: str, a: str, b: str) -> float:
+    """How much a margin heatmap of ``a`` over ``b`` would show: the mean |a − b| over cells in units of the
+    two policies' interval half-widths (noise-level differences count as 0; 0 when nothing differs)."""
+    _, _, diff, real = margin_grid(agg, x, y, metric, a, b)
+    if not real.any():
+        return 0.0
+    ci = agg.groupby("policy")[f"{metric}_ci"].mean()
+    spread = float(np.nan_to_num(ci.get(a, 0.0)) + np.nan_to_num(ci.get(b, 0.0)))
+    scale_ = spread if spread > 0 else float(np.nanmean(np.abs(diff[real])))
+    return float(np.nanmean(np.abs(diff)) / scale_) if scale_ > 0 else 0.0
+
+
+def heatmap_margin(res: Results, styles: dict[str, PolicyStyle], st: Style, x: str, y: str, metric: str,
+                   a: str, b: str) -> Fig:
+    """``a`` minus ``b`` in each cell of two swept axes; cells within numerical noise read "no difference"."""
+    agg = aggregate(res.per_rep, [x, y, "policy"], [metric])
+    k = scale(metric)
+    xv, yv, diff, real = margin_grid(agg, x, y, metric, a, b)
+    diff = diff * k
     w, h = st.size()
     fig, axs = _figure(st, row_height=max(h - 0.35, 0.28 * len(yv) + 1.1))
     ax = axs[0, 0]
-    vmax = np.nanmax(np.abs(diff)) if np.isfinite(diff).any() else 1.0
+    vmax = np.nanmax(np.abs(diff[real])) if real.any() else 1.0
     vmax = vmax if vmax > 0 else 1.0
-    cmap = plt.get_cmap("PuOr" if higher_is_better(metric) else "PuOr_r")
-    im = ax.imshow(np.ma.masked_invalid(diff), cmap=cmap, vmin=-vmax, vmax=vmax, aspect="auto",
+    cmap = plt.get_cmap("PuOr" if higher_is_better(metric) else "PuOr_r").copy()
+    shown = np.where(real, diff, np.nan)
+    ax.imshow(np.where(np.isfinite(diff) & ~real, 0.0, np.nan), cmap=mcolors.ListedColormap(["0.85"]),
+              aspect="auto", origin="lower", interpolation="nearest")
+    im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=-vmax, vmax=vmax, aspect="auto",
                    origin="lower", interpolation="nearest")
-    if len(xv) * len(yv) <= 64:
-        fs = plt.rcParams["xtick.labelsize"] - (1 if len(xv) > 5 else 0)
+    labels = [[_signed(v) if r else "=" for v, r in zip(row, rrow, strict=True)] for row, rrow in zip(diff, real,
+                                                                                                   strict=True)]
+    chars = max((len(t) for row in labels for t in row), default=1)
+    cell_in = (st.width - 1.2) / max(1, len(xv))
+    fs = min(plt.rcParams["xtick.labelsize"], cell_in * 72 / (0.62 * chars + 0.5))
+    if fs >= 4.5 and len(yv) <= 20:  # only when the numbers fit their cells
         for yi in range(len(yv)):
             for xi in range(len(xv)):
                 v = diff[yi, xi]
                 if np.isfinite(v):
-                    ax.text(xi, yi, _signed(v), ha="center", va="center", fontsize=fs,
-                            color="white" if abs(v) > 0.6 * vmax else "black")
+                    ax.text(xi, yi, labels[yi][xi], ha="center", va="center", fontsize=fs,
+                            color="white" if real[yi, xi] and abs(v) > 0.6 * vmax else "black")
     _heat_axes(ax, xv, yv, x, y)
     _, unit, _ = metric_info(metric)
     cb = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.02)
     cb.set_label(f"Δ {metric_name(metric).lower()}" + (f" ({unit})" if unit else ""))
     better = "positive" if higher_is_better(metric) else "negative"
     cap = (f"Margin of {a} over {b}: mean {metric_name(metric).lower()} of {a} minus that of {b} in each "
-           f"{short_axis(x)} × {short_axis(y)} cell; {better} values (purple) favour {a}, orange ones {b}.")
-    fig.suptitle(f"{a} − {b}")
+           f"{short_axis(x)} × {short_axis(y)} cell; {better} values (purple) favour {a}, orange ones {b}; "
+           "grey cells marked '=' differ by less than numerical noise (no difference).")
+    fig.suptitle(f"{a} − {b}", fontsize=plt.rcParams["axes.titlesize"])
     return Fig(f"margin_{slug(metric)}_{slug(a)}_vs_{slug(b)}", f"Margin of {a} over {b}", cap, fig)
 
 
@@ -509,6 +671,25 @@ def _step_mean(g: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
     return np.diff(np.interp(edges, times, area)) / np.diff(edges)
 
 
+def trip_temperatures(res: Results) -> list[float]:
+    """Thermal trip temperatures (°C) of the devices of the run's tiers (scenario overrides first)."""
+    from ..device import builtin_catalogue
+
+    cat = builtin_catalogue()
+    own = res.config.get("devices") or {}
+    temps: set[float] = set()
+    for t in (res.config.get("tiers") or {}).values():
+        name = t.get("device") if isinstance(t, dict) else None
+        if name is None or (isinstance(t, dict) and t.get("throttling") is False):
+            continue
+        spec = own.get(name) if isinstance(own.get(name), dict) else None
+        trips = (spec.get("thermal") or {}).get("trips") if spec else None
+        if trips is None and name in cat and cat[name].thermal.enabled:
+            trips = cat[name].thermal.trips
+        temps.update(float(tr[0]) for tr in trips or [])
+    return sorted(temps)
+
+
 def timeline(res: Results, styles: dict[str, PolicyStyle], st: Style, policy: str,
              max_entities: int = 4) -> Fig:
     tl = res.timeline
@@ -577,6 +758,13 @@ def timeline(res: Results, styles: dict[str, PolicyStyle], st: Style, policy: st
             ax.set_ylim(bottom=0)
         elif kind == "temp":
             note = entity_lines(ax, therm, lambda e: e)
+            lo, hi = ax.get_ylim()
+            for trip in trip_temperatures(res):
+                if lo - 5 <= trip <= hi + 5:
+                    ax.axhline(trip, color="0.4", linestyle=":", linewidth=0.7, zorder=1)
+                    ax.annotate(f"trip {trip:g} °C", xy=(1, trip), xycoords=("axes fraction", "data"),
+                                xytext=(-2, 1), textcoords="offset points", ha="right", va="bottom",
+                                fontsize=fs - 1, color="0.3")
             ax.set_ylabel("°C")
             ax.set_title(f"Device temperature{note}", loc="left", fontsize=fs)
         elif kind == "freq":

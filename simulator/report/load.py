@@ -12,7 +12,7 @@ import pandas as pd
 import yaml
 
 from ..errors import UserError, closest
-from ..metrics import ci95
+from ..intervals import metric_interval
 
 KEY_COLUMNS = ("run_key", "condition", "replication", "policy", "seed", "error")
 # Metrics where a larger value is better; every other metric is taken as lower-is-better.
@@ -33,6 +33,7 @@ class Results:
     timeline: pd.DataFrame | None = None  # run only
     config: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
+    point_axes: list[str] = field(default_factory=list)  # axes whose values are unrelated conditions (traces)
 
     @property
     def deadline_ms(self) -> float | None:
@@ -176,17 +177,26 @@ def _load_sweep(folder: Path, manifest: dict[str, Any]) -> Results:
             df[a] = conv if conv.notna().all() else df[a].astype(str)
     if "replication" not in df:
         df["replication"] = 0
+    from .axes import derive_numeric_axes
+
+    orig = list(axes)
+    df, axes, point_axes = derive_numeric_axes(df, axes)
     sweep = _read_yaml(folder / "sweep.yaml")
     base = sweep.get("base") if isinstance(sweep.get("base"), dict) else {}
     config = dict(base.get("scenario", base)) if isinstance(base, dict) else {}
     return Results(folder=folder, kind="sweep", per_rep=df, axes=axes,
-                   policies=sorted(df["policy"].unique()), metrics=_metrics(df, axes),
-                   config=config, manifest=manifest)
+                   policies=sorted(df["policy"].unique()), metrics=_metrics(df, [*axes, *orig]),
+                   config=config, manifest=manifest, point_axes=point_axes)
 
 
-# -- statistics over replications (the CI itself is metrics.ci95) ---------------------------------
+# -- statistics over replications (the interval itself is intervals.metric_interval) -------------------
 def aggregate(per_rep: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
-    """Mean, 95 % CI half-width (``<m>_ci``) and count (``n``) of each metric per group of ``keys``."""
+    """Mean, 95 % interval and count (``n``) of each metric per group of ``keys``.
+
+    ``<m>_lo``/``<m>_hi`` bound the interval (log/logit-scale Student t, so it stays within the metric's
+    support; nan with one replication); ``<m>_ci`` is its larger distance from the mean, for callers
+    that need one number (e.g. whether two policies are distinguishable).
+    """
     rows = []
     for k, g in per_rep.groupby(keys, sort=True, dropna=False):
         k = k if isinstance(k, tuple) else (k,)
@@ -194,10 +204,13 @@ def aggregate(per_rep: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.
         row["n"] = len(g)
         for m in metrics:
             vals = g[m].to_numpy(dtype=float)
-            row[m] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
-            row[f"{m}_ci"] = ci95(vals)
+            mean = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+            lo, hi = metric_interval(vals, m)
+            row[m] = mean
+            row[f"{m}_lo"], row[f"{m}_hi"] = lo, hi
+            row[f"{m}_ci"] = max(mean - lo, hi - mean) if np.isfinite(lo) else float("nan")
         rows.append(row)
-    cols = [*keys, "n"] + [c for m in metrics for c in (m, f"{m}_ci")]
+    cols = [*keys, "n"] + [c for m in metrics for c in (m, f"{m}_lo", f"{m}_hi", f"{m}_ci")]
     return pd.DataFrame(rows, columns=cols)
 
 

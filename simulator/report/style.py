@@ -88,13 +88,76 @@ class PolicyStyle:
     dash: str
 
 
+# Shipped policies keep these in every report, whatever else is plotted next to them.
+FIXED_STYLES = {
+    "all-mobile": ("#009E73", "o", "-"), "all-edge": ("#E69F00", "s", "-"),
+    "all-cloud": ("#0072B2", "D", "-"), "fixed-split": ("#56B4E9", "v", "-"),
+    "dimee": ("#D55E00", "*", "-"), "threshold": ("#CC79A7", "^", "-"),
+    "confidence": ("#000000", "P", "-"), "deebert": ("#000000", "X", "--"),
+    "pabee": ("#CC79A7", "v", "--"), "beem": ("#56B4E9", "^", "--"),
+    "splitee": ("#009E73", "s", "--"), "splitee-s": ("#009E73", "D", "-."),
+    "ceebert": ("#E69F00", "P", "--"), "queue-aware": ("#0072B2", "X", "--"),
+    "neurosurgeon": ("#D55E00", "o", "--"), "edgent": ("#E69F00", "^", "-."),
+    "ans": ("#56B4E9", "P", "-."), "oracle": ("#000000", "*", ":"),
+}
+_COMBOS = [(c, m, d) for d in DASHES for m in MARKERS for c in OKABE_ITO[:7]]
+
+
+def _hashed(name: str) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+
+
+def _family(name: str) -> str | None:
+    """The shipped policy a label such as ``threshold-0.6`` or ``dimee-tol1`` varies, if any."""
+    for base in sorted(FIXED_STYLES, key=len, reverse=True):
+        if name.startswith(base + "-") or name.startswith(base + " "):
+            return base
+    return None
+
+
+def _candidates(name: str) -> list[PolicyStyle]:
+    """Styles to try for a non-shipped name, in order: its family's colour with each marker (so that the
+    variants of one policy read as one family), else every colour x marker; the start is a hash of the name."""
+    fam = _family(name)
+    if fam is not None:
+        colour = FIXED_STYLES[fam][0]
+        combos = [(colour, m, d) for d in DASHES for m in MARKERS]
+    else:
+        combos = _COMBOS
+    i = _hashed(name) % len(combos)
+    return [PolicyStyle(*combos[(i + j) % len(combos)]) for j in range(len(combos))]
+
+
+def policy_style(name: str) -> PolicyStyle:
+    """The style of one policy, independent of any other: a fixed table for the shipped policy names,
+    a hash of the name for others (labels such as ``confidence-0.6`` keep their family's colour)."""
+    if name in FIXED_STYLES:
+        return PolicyStyle(*FIXED_STYLES[name])
+    return _candidates(name)[0]
+
+
 def policy_styles(policies: Iterable[str]) -> dict[str, PolicyStyle]:
-    """A fixed colour, marker and line style per policy, assigned in sorted policy order."""
-    out = {}
-    for i, p in enumerate(sorted(set(map(str, policies)))):
-        out[p] = PolicyStyle(OKABE_ITO[i % len(OKABE_ITO)], MARKERS[i % len(MARKERS)],
-                             DASHES[(i // len(OKABE_ITO)) % len(DASHES)])
-    return out
+    """A colour, marker and line style per policy, fixed by its name across every report.
+
+    Shipped names use :data:`FIXED_STYLES`; other names :func:`policy_style`. Only when two names of the
+    same report would share a colour and marker does the later one (in sorted order) move to the next
+    free style, so markers alone always tell policies apart.
+    """
+    out: dict[str, PolicyStyle] = {}
+    names = sorted(set(map(str, policies)))
+    for p in names:
+        if p in FIXED_STYLES:
+            out[p] = policy_style(p)
+    used = {(v.colour, v.marker) for v in out.values()}
+    for p in names:
+        if p in out:
+            continue
+        cands = _candidates(p)
+        out[p] = next((c for c in cands if (c.colour, c.marker) not in used), cands[0])
+        used.add((out[p].colour, out[p].marker))
+    return {p: out[p] for p in names}
 
 
 FORMATS = ("pdf", "png", "svg")

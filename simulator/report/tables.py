@@ -1,4 +1,4 @@
-"""Per-policy summary tables (mean ± 95 % CI over replications) as booktabs LaTeX, Markdown and HTML."""
+"""Per-policy summary tables (mean [95 % interval] over replications) as booktabs LaTeX, Markdown and HTML."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..intervals import METHOD, few_replications_warning
 from .labels import axis_label, metric_info, short_axis
 from .load import Results, aggregate
 
@@ -21,8 +22,8 @@ class Table:
     title: str
     caption: str
     header: list[str]  # plain text with units
-    rows: list[list[str]]  # formatted cells (plain text, '±' for intervals)
-    values: pd.DataFrame  # the unformatted means and CI half-widths in display units
+    rows: list[list[str]]  # formatted cells (plain text, 'mean [lo, hi]' for intervals)
+    values: pd.DataFrame  # the unformatted means and interval bounds in display units
 
     def latex(self) -> str:
         align = "l" * self.n_keys + "r" * (len(self.header) - self.n_keys)
@@ -58,9 +59,10 @@ def _tex(s: str) -> str:
 
 
 def _tex_cell(s: str) -> str:
-    if " ± " in s:
-        m, c = s.split(" ± ")
-        return f"${m} \\pm {c}$"
+    if " [" in s and s.endswith("]"):
+        m, rest = s.split(" [", 1)
+        lo, hi = rest[:-1].split(", ")
+        return f"${m}\\ [{lo}, {hi}]$"
     return _tex(s)
 
 
@@ -74,16 +76,18 @@ def _decimals_for(v: float, sig: int) -> int:
     return max(0, min(6, sig - 1 - math.floor(math.log10(abs(v)))))
 
 
-def format_mean_ci(mean: float, ci: float) -> str:
-    """``mean ± ci`` with the CI to two significant digits and the mean to the same decimals."""
+def format_mean_ci(mean: float, lo: float, hi: float) -> str:
+    """``mean [lo, hi]``: the interval's half-width to two significant digits sets the decimals.
+
+    No interval (one replication, nan bounds) or none needed (identical replications) gives the mean
+    alone to three significant digits.
+    """
     if not math.isfinite(mean):
         return "–"
-    if math.isfinite(ci) and ci > 0:
-        d = _decimals_for(ci, 2)
-        return f"{mean:.{d}f} ± {ci:.{d}f}"
+    if math.isfinite(lo) and math.isfinite(hi) and hi - lo > 1e-9 * max(abs(mean), 1e-12):
+        d = _decimals_for((hi - lo) / 2, 2)
+        return f"{mean:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]"
     d = _decimals_for(mean, 3) if mean != 0 else 0
-    if math.isfinite(ci):  # zero spread: every replication gave the same value
-        return f"{mean:.{d}f} ± {0:.{d}f}"
     return f"{mean:.{d}f}"
 
 
@@ -105,15 +109,19 @@ def summary_table(res: Results, metrics: list[str], name: str, title: str) -> Ta
         nm, unit, k = metric_info(m)
         header.append(f"{nm} ({unit})" if unit else nm)
         vals[m] = agg[m] * k
-        vals[f"{m}_ci"] = agg[f"{m}_ci"] * k
+        vals[f"{m}_lo"] = agg[f"{m}_lo"] * k
+        vals[f"{m}_hi"] = agg[f"{m}_hi"] * k
     rows = []
     for _, r in vals.iterrows():
         rows.append([_value(r[a]) for a in res.axes] + [str(r["policy"])]
-                    + [format_mean_ci(float(r[m]), float(r[f"{m}_ci"])) for m in metrics])
+                    + [format_mean_ci(float(r[m]), float(r[f"{m}_lo"]), float(r[f"{m}_hi"])) for m in metrics])
     n = sorted(set(agg["n"]))
     reps = f"{n[0]}" if len(n) == 1 else f"{n[0]}–{n[-1]}"
-    cap = f"{title}: mean ± 95 % confidence interval (Student t) over {reps} replication(s)"
-    cap += " per condition." if res.axes else "."
+    cap = f"{title}: mean [95 % interval] over {reps} replication(s)"
+    cap += " per condition" if res.axes else ""
+    cap += f"; {METHOD}. A value without an interval had one replication or identical replications."
+    warn = few_replications_warning(n[0])
+    cap += f" Warning: {warn}." if warn else ""
     t = Table(name, title, cap, header, rows, vals)
     t.n_keys = len(keys)
     return t

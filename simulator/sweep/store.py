@@ -27,9 +27,9 @@ KEY_COLUMNS = ["run_key", "condition", "replication", "policy"]
 INT_METRICS = ("requests", "completed", "dropped")
 
 
-def part_files(out: Path) -> list[Path]:
+def part_files(out: str | Path) -> list[Path]:
     """The finished parts, in order (temporary files are ignored)."""
-    d = out / RESULTS
+    d = Path(out) / RESULTS
     if not d.is_dir():
         return []
     return sorted((p for p in d.iterdir() if PART.match(p.name)), key=lambda p: int(PART.match(p.name)[1]))
@@ -46,8 +46,7 @@ def read_results(out: str | Path) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    out = Path(out)
-    parts = part_files(out)
+    parts = part_files(Path(out))
     if not parts:
         return pd.DataFrame(columns=KEY_COLUMNS)
     schema = pa.unify_schemas([pq.read_schema(p) for p in parts])
