@@ -172,10 +172,19 @@ MAX_TRADEOFF_PANELS = 6  # a sweep with at most this many conditions gets one tr
 
 
 def _condition_title(axes: list[str], values: tuple) -> str:
+    """``sst2-minilm6`` (a profile), ``1.23 Mbit/s`` (one axis with a unit) or ``rate=4, mbps=10``."""
     parts = []
     for a, v in zip(axes, values, strict=True):
-        v = Path(str(v)).stem if isinstance(v, str) and ("/" in v or v.endswith(".npz")) else _fmt(v)
-        parts.append(v if len(axes) == 1 else f"{short_axis(a).split('.')[-1]}={v}")
+        if isinstance(v, str) and ("/" in v or v.endswith(".npz")):
+            v = Path(v).stem
+        elif isinstance(v, float | np.floating):
+            v = f"{float(f'{v:.3g}'):g}"
+        label = axis_label(a)
+        unit = label.rsplit("(", 1)[-1].rstrip(")") if label.endswith(")") else ""
+        if len(axes) == 1:
+            parts.append(f"{v} {unit}".strip() if unit else f"{short_axis(a).split('.')[-1]} = {v}")
+        else:
+            parts.append(f"{short_axis(a).split('.')[-1]}={v}")
     return ", ".join(parts)
 
 
