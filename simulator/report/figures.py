@@ -208,7 +208,8 @@ def tradeoff_by_condition(res: Results, styles: dict[str, PolicyStyle], st: Styl
             s = styles[p]
             ax.errorbar(x[j:j + 1], y[j:j + 1], xerr=xe[:, j:j + 1], yerr=ye[:, j:j + 1], fmt=s.marker,
                         color=s.colour, markerfacecolor=mcolors.to_rgba(s.colour, 0.45),
-                        markeredgecolor=s.colour, markeredgewidth=0.8, elinewidth=0.6, capsize=1.2,
+                        markeredgecolor=s.colour, markeredgewidth=0.8, elinewidth=0.6,
+                        capsize=1.2 if (xe.any() or ye.any()) else 0,
                         markersize=plt.rcParams["lines.markersize"] * 0.85, zorder=3, label=p)
         front = pareto_mask(x, y) if hib else pareto_mask(x, -y)
         if front.any():
@@ -262,7 +263,8 @@ def tradeoff(res: Results, styles: dict[str, PolicyStyle], st: Style, xmetric: s
         # half-transparent fills keep policies with (near) identical results visible on top of each other
         ax.errorbar(x[i:i + 1], y[i:i + 1], xerr=xe[:, i:i + 1], yerr=ye[:, i:i + 1], fmt=s.marker,
                     color=s.colour, markerfacecolor=mcolors.to_rgba(s.colour, 0.45), markeredgecolor=s.colour,
-                    markeredgewidth=1.0, ecolor=s.colour, elinewidth=0.9 if sweep else 0.7, capsize=1.5,
+                    markeredgewidth=1.0, ecolor=s.colour, elinewidth=0.9 if sweep else 0.7,
+                    capsize=1.5 if (xe.any() or ye.any()) else 0,
                     markersize=plt.rcParams["lines.markersize"] * (1.3 if sweep else 1.0), zorder=3, label=p)
     handles = [_policy_handle(p, styles[p], line=False) for p in agg["policy"]]
     for h in handles:
