@@ -172,10 +172,19 @@ MAX_TRADEOFF_PANELS = 6  # a sweep with at most this many conditions gets one tr
 
 
 def _condition_title(axes: list[str], values: tuple) -> str:
+    """``sst2-minilm6`` (a profile), ``1.23 Mbit/s`` (one axis with a unit) or ``rate=4, mbps=10``."""
     parts = []
     for a, v in zip(axes, values, strict=True):
-        v = Path(str(v)).stem if isinstance(v, str) and ("/" in v or v.endswith(".npz")) else _fmt(v)
-        parts.append(v if len(axes) == 1 else f"{short_axis(a).split('.')[-1]}={v}")
+        if isinstance(v, str) and ("/" in v or v.endswith(".npz")):
+            v = Path(v).stem
+        elif isinstance(v, float | np.floating):
+            v = f"{float(f'{v:.3g}'):g}"
+        label = axis_label(a)
+        unit = label.rsplit("(", 1)[-1].rstrip(")") if label.endswith(")") else ""
+        if len(axes) == 1:
+            parts.append(f"{v} {unit}".strip() if unit else f"{short_axis(a).split('.')[-1]} = {v}")
+        else:
+            parts.append(f"{short_axis(a).split('.')[-1]}={v}")
     return ", ".join(parts)
 
 
@@ -199,7 +208,8 @@ def tradeoff_by_condition(res: Results, styles: dict[str, PolicyStyle], st: Styl
             s = styles[p]
             ax.errorbar(x[j:j + 1], y[j:j + 1], xerr=xe[:, j:j + 1], yerr=ye[:, j:j + 1], fmt=s.marker,
                         color=s.colour, markerfacecolor=mcolors.to_rgba(s.colour, 0.45),
-                        markeredgecolor=s.colour, markeredgewidth=0.8, elinewidth=0.6, capsize=1.2,
+                        markeredgecolor=s.colour, markeredgewidth=0.8, elinewidth=0.6,
+                        capsize=1.2 if (xe.any() or ye.any()) else 0,
                         markersize=plt.rcParams["lines.markersize"] * 0.85, zorder=3, label=p)
         front = pareto_mask(x, y) if hib else pareto_mask(x, -y)
         if front.any():
@@ -253,7 +263,8 @@ def tradeoff(res: Results, styles: dict[str, PolicyStyle], st: Style, xmetric: s
         # half-transparent fills keep policies with (near) identical results visible on top of each other
         ax.errorbar(x[i:i + 1], y[i:i + 1], xerr=xe[:, i:i + 1], yerr=ye[:, i:i + 1], fmt=s.marker,
                     color=s.colour, markerfacecolor=mcolors.to_rgba(s.colour, 0.45), markeredgecolor=s.colour,
-                    markeredgewidth=1.0, ecolor=s.colour, elinewidth=0.9 if sweep else 0.7, capsize=1.5,
+                    markeredgewidth=1.0, ecolor=s.colour, elinewidth=0.9 if sweep else 0.7,
+                    capsize=1.5 if (xe.any() or ye.any()) else 0,
                     markersize=plt.rcParams["lines.markersize"] * (1.3 if sweep else 1.0), zorder=3, label=p)
     handles = [_policy_handle(p, styles[p], line=False) for p in agg["policy"]]
     for h in handles:
