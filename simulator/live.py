@@ -63,7 +63,7 @@ class LiveNetwork:
     def serve(self, mobile: int, tier: int, work_s: float, stretch=None, path: list[int] | None = None):
         """SimPy process body: serve ``work_s`` on the device of ``tier`` on ``mobile``'s path (a Service);
         ``stretch`` describes the work for batching devices, ``path`` is the request's pinned path."""
-        j = (path or self.network.attachment[mobile])[tier]
+        j = (path or self.network.attachment_at(mobile, self.env.now))[tier]
         health = self.health.get((tier, j))
         dev = self.devices[tier][j]
         service: Service = yield from (health.serve(work_s, stretch) if health else dev.serve(work_s, stretch))

@@ -47,11 +47,6 @@ class CostModel:
     def uniform(self) -> bool:
         return len(set(self.lambda_per_tier)) <= 1
 
-    @property
-    def lambda_per_layer(self) -> float:
-        """The per-layer cost (the first tier's, when it differs per tier)."""
-        return self.lambda_per_tier[0]
-
     def layers(self, owner: tuple[int, ...], exit_layer: int) -> float:
         """Cost of computing layers 1..``exit_layer`` where ``owner[k-1]`` runs layer k."""
         if self.uniform:
@@ -70,9 +65,7 @@ class CostModel:
         offload, cur = 0.0, 0
         for t in owner[:exit_layer]:
             if t != cur:
-                for link in self.routes.get((cur, t), ()):
-                    offload += self.link_offload[link]
-                offload += self.route_offload.get((cur, t), 0.0)
+                offload += self.move(cur, t)
                 cur = t
         return self.layers(owner, exit_layer) + offload
 

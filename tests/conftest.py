@@ -57,3 +57,17 @@ def shared_data() -> Path:
     if not p.is_dir():
         pytest.fail(f"EESIM_SHARED_DATA={root} is not a folder")
     return p
+
+
+def assert_labels_match_glue(p, task: str, shared_data: Path) -> None:
+    """A profile's labels are those of the GLUE rows it names, and the source files are unchanged."""
+    from simulator.glue import FILES, read_file
+
+    man = p.meta["manifest"]
+    for name in ("eval", "calib"):
+        rel = man["split_sources"][name]
+        part = next(k for k, v in FILES[task].items() if v == rel)
+        src = read_file(shared_data / "glue", task, part)
+        assert src.sha256 == man["sources"][rel], f"{rel} changed since the profile was built"
+        s = p.splits[name]
+        assert np.array_equal(s.labels, src.labels[s.ids])

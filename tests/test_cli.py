@@ -128,13 +128,6 @@ def test_policies_yaml_records_what_each_policy_chose(tmp_path, synth_profile):
     assert set(sp.loc[sp["exit_tier"] == "cloud", "route"]) == {"uplink"}
 
 
-def test_profile_refuses_to_overwrite_without_force(tmp_path, capsys):
-    existing = tmp_path / "p.npz"
-    existing.write_bytes(b"shipped")
-    assert main(["profile", "--task", "SST-2", "--out", str(existing)]) == 2
-    assert "--force" in capsys.readouterr().err and existing.read_bytes() == b"shipped"
-
-
 def test_outputs_follow_the_umask_and_sweeps_read_from_a_string(tmp_path, synth_profile):
     import os
 

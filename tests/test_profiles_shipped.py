@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_labels_match_glue
 
-from simulator.glue import FILES, read_file
 from simulator.profile import ProfileError, load_profile
 from simulator.profiles_table import COLUMNS, profiles_table
 
@@ -58,13 +58,7 @@ def test_shapes_and_meta(shipped):
 def test_labels_match_glue_files(shipped, shared_data):
     p, task, *_ = shipped
     man = p.meta["manifest"]
-    for name in ("eval", "calib"):
-        rel = man["split_sources"][name]
-        part = next(k for k, v in FILES[task].items() if v == rel)
-        src = read_file(shared_data / "glue", task, part)
-        assert src.sha256 == man["sources"][rel], f"{rel} changed since the profile was built"
-        s = p.splits[name]
-        assert np.array_equal(s.labels, src.labels[s.ids])
+    assert_labels_match_glue(p, task, shared_data)
     if man["split_sources"]["eval"] == man["split_sources"]["calib"]:  # re-split file: disjoint
         assert not set(p.eval.ids) & set(p.calib.ids)
 

@@ -169,10 +169,6 @@ class PolicyContext:
                                       "outputs through the view (view.exit_confidence(req, layer))")
         return self.hindsight_split
 
-    @property
-    def lambda_per_layer(self) -> float:
-        return self.cost.lambda_per_layer
-
 
 
 @dataclass

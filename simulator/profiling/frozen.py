@@ -118,36 +118,16 @@ def measure_backbone(model, heads: list[torch.nn.Module], seq_lens: Sequence[int
                      batch_sizes: Sequence[int] = BATCH_SIZES, repeats: int = 5, warmup: int = 1,
                      seed: int = 0) -> dict[str, np.ndarray]:
     """Median ms of the embeddings, each encoder layer and one exit head (pool + MLP), per batch and length."""
-    L = model.config.num_hidden_layers
-    vocab = int(model.config.vocab_size)
-    g = torch.Generator().manual_seed(seed)
-    layer_ms = np.zeros((len(batch_sizes), len(seq_lens), L))
-    head_ms = np.zeros((len(batch_sizes), len(seq_lens)))
-    embed_ms = np.zeros((len(batch_sizes), len(seq_lens)))
-    clock = time.perf_counter
-    for bi, b in enumerate(batch_sizes):
-        for si, s in enumerate(seq_lens):
-            ids = torch.randint(1000, vocab, (b, s), generator=g)
-            samples = np.zeros((repeats, L + 2))
-            for r in range(warmup + repeats):
-                row = np.zeros(L + 2)
-                t = clock()
-                h = model.embeddings(input_ids=ids)
-                bias = model.encoder.compute_position_bias(h)
-                row[0] = clock() - t
-                for k, layer in enumerate(model.encoder.layer):
-                    t = clock()
-                    h = layer(h, None, bias)[0]
-                    row[1 + k] = clock() - t
-                t = clock()
-                heads[-1](h.mean(1))
-                row[L + 1] = clock() - t
-                if r >= warmup:
-                    samples[r - warmup] = row
-            med = np.median(samples, axis=0) * 1e3
-            embed_ms[bi, si], layer_ms[bi, si], head_ms[bi, si] = med[0], med[1:L + 1], med[L + 1]
-    return {"seq_lens": np.array(seq_lens), "batch_sizes": np.array(batch_sizes), "layer_ms": layer_ms,
-            "head_ms": head_ms, "embed_ms": embed_ms}
+    from .measure import timing_tables
+
+    def embed(ids):
+        h = model.embeddings(input_ids=ids)
+        return h, model.encoder.compute_position_bias(h)  # MPNet's relative position bias, shared by layers
+
+    layers = [lambda state, layer=layer: (layer(state[0], None, state[1])[0], state[1])
+              for layer in model.encoder.layer]
+    return timing_tables(embed, layers, lambda state, ids: heads[-1](state[0].mean(1)),
+                         int(model.config.vocab_size), seq_lens, batch_sizes, repeats, warmup, seed)
 
 
 def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, max_length: int = 128,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -51,10 +51,20 @@ def measure_timing(model: MultiExitModel, seq_lens: Sequence[int] = DEFAULT_SEQ_
     Returns arrays shaped as in :mod:`simulator.profile` (``layer_ms`` [B, S, L], ...).
     """
     model.eval()
+    layers = [lambda h, layer=layer: _first(layer(h)) for layer in model.layers]
+    return timing_tables(lambda ids: model.embeddings(input_ids=ids, token_type_ids=torch.zeros_like(ids)),
+                         layers, lambda h, ids: model.heads[-1](h, torch.ones_like(ids)),
+                         int(model.backbone.config.vocab_size), seq_lens, batch_sizes, repeats, warmup, seed)
+
+
+def timing_tables(embed: Callable, layers: Sequence[Callable], head: Callable, vocab: int,
+                  seq_lens: Sequence[int], batch_sizes: Sequence[int], repeats: int, warmup: int,
+                  seed: int) -> dict[str, np.ndarray]:
+    """Median ms of ``embed(ids) -> state``, each ``layer(state) -> state`` and ``head(state, ids)``, run
+    in model order on random token ids of every batch size x length (the tables of :mod:`simulator.profile`)."""
     seq_lens = [int(s) for s in seq_lens]
     batch_sizes = [int(b) for b in batch_sizes]
-    L = model.num_layers
-    vocab = int(model.backbone.config.vocab_size)
+    L = len(layers)
     g = torch.Generator().manual_seed(seed)
     layer_ms = np.zeros((len(batch_sizes), len(seq_lens), L))
     head_ms = np.zeros((len(batch_sizes), len(seq_lens)))
@@ -63,26 +73,22 @@ def measure_timing(model: MultiExitModel, seq_lens: Sequence[int] = DEFAULT_SEQ_
     for bi, b in enumerate(batch_sizes):
         for si, s in enumerate(seq_lens):
             ids = torch.randint(1000, vocab, (b, s), generator=g)
-            tt = torch.zeros_like(ids)
-            mask = torch.ones_like(ids)
             samples = np.zeros((repeats, L + 2))
             for r in range(warmup + repeats):
                 row = np.zeros(L + 2)
                 t = clock()
-                h = model.embeddings(input_ids=ids, token_type_ids=tt)
+                h = embed(ids)
                 row[0] = clock() - t
-                for k, layer in enumerate(model.layers):
+                for k, layer in enumerate(layers):
                     t = clock()
-                    h = _first(layer(h))
+                    h = layer(h)
                     row[1 + k] = clock() - t
                 t = clock()
-                model.heads[-1](h, mask)
+                head(h, ids)
                 row[L + 1] = clock() - t
                 if r >= warmup:
                     samples[r - warmup] = row
             med = np.median(samples, axis=0) * 1e3
-            embed_ms[bi, si] = med[0]
-            layer_ms[bi, si] = med[1:L + 1]
-            head_ms[bi, si] = med[L + 1]
+            embed_ms[bi, si], layer_ms[bi, si], head_ms[bi, si] = med[0], med[1:L + 1], med[L + 1]
     return {"seq_lens": np.array(seq_lens), "batch_sizes": np.array(batch_sizes), "layer_ms": layer_ms,
             "head_ms": head_ms, "embed_ms": embed_ms}
