@@ -17,7 +17,7 @@ from .batching import Stretch
 from .config import Scenario
 from .failures import failed_reason, failover_plan, policy_failover
 from .live import LiveNetwork
-from .policies.base import Outcome, Plan, Policy, PolicyContext, Request, checked_redirect
+from .policies.base import Outcome, Plan, Policy, PolicyContext, Request
 from .policies.registry import make_policy, policy_label
 from .profile import Profile, get_profile
 from .radio import RrcCharge, rrc_columns
@@ -25,6 +25,7 @@ from .records import RequestLog, SimResult, device_frame, policy_record, timelin
 from .streams import ARRIVALS, POLICY, SAMPLES, stream
 from .topology import build_network
 from .view import EngineView
+from .walk import next_stretch
 from .workload import arrival_times, sample_indices
 
 
@@ -81,7 +82,7 @@ class Simulation:
         base, failovers, reason, tried = 0, 0, "", set()  # base: layers the mobile holds the state of
         rrc = self.rrc.setdefault(rid, RrcCharge()) if live.rrc is not None else None
         path = net.attachment_at(m, arrival)  # pinned at birth (simulator/mobility.py)
-        last, owner = plan.last_layer, plan.tiers
+        owner = plan.tiers
         while not exit_layer:
             tier = owner[layer - 1]
             if tier != cur:
@@ -97,33 +98,8 @@ class Simulation:
                     if links[link].src == 0 and radio is not None:
                         e_radio += radio.energy_j(nbytes * 8.0, tx, sending=True)
                 cur = tier
-            end = layer
-            while end < last and owner[end] == tier:
-                end += 1
-            table = net.tables[tier]
-            ls, hs = table.layer_s[sample], float(table.head_s[sample])
-            work = float(table.embed_s[sample]) if layer == 1 else 0.0
-            k, heads = layer, 0
-            while k <= end:  # decisions for the stretch are taken when the device starts it
-                work += ls[k - 1]
-                if k == last:
-                    work += hs
-                    heads += 1
-                    exit_layer = k
-                    break
-                if k in plan.exits:
-                    work += hs
-                    heads += 1
-                    view.reach(req, k)
-                    if policy.decide(req, k, view):
-                        exit_layer = k
-                        break
-                    new = policy.redirect(req, k, view)
-                    if new is not None:  # the rest of the request follows the new plan
-                        plan = checked_redirect(plan, new, k)
-                        owner, last, end = plan.tiers, plan.last_layer, k
-                k += 1
-            work = float(work)
+            work, heads, end, exit_layer, plan = next_stretch(policy, req, view, plan, layer, net.tables[tier])
+            owner = plan.tiers
             stretch = Stretch(work, tokens, layer, exit_layer or end, heads, layer == 1) if batching[tier] else None
             service = yield from live.serve(m, tier, work, stretch, path)
             if service.failed:  # lost to a failure; the client notices after its timeout (failures.py)
