@@ -14,6 +14,8 @@ from .errors import unknown_key
 
 ENGINES: dict[str, str] = {
     "simpy": "simulator.engine:simulate",  # the discrete-event reference engine
+    "fast": "simulator.fast.engine:simulate",  # its exact answers for feed-forward scenarios, compiled
+    "auto": "simulator.fast.engine:simulate_auto",  # fast where it applies, simpy otherwise (says why)
 }
 
 

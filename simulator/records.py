@@ -130,38 +130,49 @@ class RequestLog:
     def frame(self, label: str, replication: int, split: Split, warmup_s: float,
               deadline_ms: float | None) -> pd.DataFrame:
         """The ``requests.parquet`` rows of this simulation, sorted by request id."""
-        df = pd.DataFrame(self._cols)
-        if self.status:
-            df["failed_reason"], df["failovers"] = self._reason, self._failovers
-        df = df.sort_values("request_id", kind="stable").reset_index(drop=True)
-        names = np.array([*self.tier_names, ""])
-        done = df["exit_layer"].to_numpy() > 0
-        layer_idx = np.maximum(df["exit_layer"].to_numpy() - 1, 0)
-        s = df["sample"].to_numpy()
-        df.insert(0, "policy", label)
-        df.insert(1, "replication", replication)
-        df["sample_id"] = split.ids[s]
-        df["latency_ms"] = (df["finish_s"] - df["arrival_s"]) * 1e3
-        why = df.pop("failed_reason").to_numpy(dtype=object) if self.status else np.full(len(df), "", object)
-        failed = why != ""
-        dropped = ~done & ~failed
-        df["dropped"] = dropped
-        df["exit_tier"] = np.where(done, names[df["exit_tier_index"].to_numpy()], "")
-        df["drop_tier"] = np.where(dropped, names[df["dropped_tier_index"].to_numpy()], "")
-        df["correct"] = done & split.correct[s, layer_idx]
-        df["confidence"] = np.where(done, split.confidence[s, layer_idx], np.nan)
-        df["energy_mobile_j"] = df["energy_compute_j"] + df["energy_radio_j"]
-        byte_cols = [f"bytes_{n}" for n in self.link_names]
-        df["bytes_total"] = df[byte_cols].sum(axis=1) if byte_cols else 0
-        df["cost"] = np.where(done, df["layer_cost"] + df["offload_cost"], np.nan)
-        df["warmup"] = df["arrival_s"] < warmup_s
-        if deadline_ms is not None:
-            df["deadline_met"] = done & (df["latency_ms"] <= deadline_ms)
-        if self.status:
-            df["failed"] = failed
-            df["status"] = np.where(done, "completed", np.where(failed, "failed", "dropped"))
-            df["reason"] = np.where(dropped, "queue_full:" + df["drop_tier"], why)
-        return df.drop(columns=["exit_tier_index", "dropped_tier_index", "layer_cost", "offload_cost"])
+        status = (self._reason, self._failovers) if self.status else None
+        return request_frame(self._cols, self.tier_names, self.link_names, label, replication, split, warmup_s,
+                             deadline_ms, status)
+
+
+def request_frame(cols: dict, tier_names: list[str], link_names: list[str], label: str, replication: int,
+                  split: Split, warmup_s: float, deadline_ms: float | None,
+                  status: tuple[list, list] | None = None) -> pd.DataFrame:
+    """The ``requests.parquet`` rows from raw columns (:meth:`RequestLog.columns`, lists or arrays),
+    sorted by request id; ``status`` gives each request's failure reason and failovers when devices can
+    fail."""
+    df = pd.DataFrame(cols)
+    if status is not None:
+        df["failed_reason"], df["failovers"] = status
+    df = df.sort_values("request_id", kind="stable").reset_index(drop=True)
+    names = np.array([*tier_names, ""])
+    done = df["exit_layer"].to_numpy() > 0
+    layer_idx = np.maximum(df["exit_layer"].to_numpy() - 1, 0)
+    s = df["sample"].to_numpy()
+    df.insert(0, "policy", label)
+    df.insert(1, "replication", replication)
+    df["sample_id"] = split.ids[s]
+    df["latency_ms"] = (df["finish_s"] - df["arrival_s"]) * 1e3
+    why = df.pop("failed_reason").to_numpy(dtype=object) if status is not None else np.full(len(df), "", object)
+    failed = why != ""
+    dropped = ~done & ~failed
+    df["dropped"] = dropped
+    df["exit_tier"] = np.where(done, names[df["exit_tier_index"].to_numpy()], "")
+    df["drop_tier"] = np.where(dropped, names[df["dropped_tier_index"].to_numpy()], "")
+    df["correct"] = done & split.correct[s, layer_idx]
+    df["confidence"] = np.where(done, split.confidence[s, layer_idx], np.nan)
+    df["energy_mobile_j"] = df["energy_compute_j"] + df["energy_radio_j"]
+    byte_cols = [f"bytes_{n}" for n in link_names]
+    df["bytes_total"] = df[byte_cols].sum(axis=1) if byte_cols else 0
+    df["cost"] = np.where(done, df["layer_cost"] + df["offload_cost"], np.nan)
+    df["warmup"] = df["arrival_s"] < warmup_s
+    if deadline_ms is not None:
+        df["deadline_met"] = done & (df["latency_ms"] <= deadline_ms)
+    if status is not None:
+        df["failed"] = failed
+        df["status"] = np.where(done, "completed", np.where(failed, "failed", "dropped"))
+        df["reason"] = np.where(dropped, "queue_full:" + df["drop_tier"], why)
+    return df.drop(columns=["exit_tier_index", "dropped_tier_index", "layer_cost", "offload_cost"])
 
 
 @dataclass
@@ -175,6 +186,8 @@ class SimResult:
     devices: pd.DataFrame
     wall_s: float = 0.0
     decisions: dict | None = None  # see policy_record
+    engine: str = "simpy"  # the engine that ran it (simulator/engines.py)
+    engine_reason: str = ""  # with engine: auto, why the fast engine did not
 
 
 def policy_record(policy, spec: str | dict, replication: int) -> dict:

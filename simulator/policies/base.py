@@ -177,6 +177,9 @@ class Policy:
 
     registered_name: ClassVar[str] = ""
     hindsight: ClassVar[bool] = False
+    # True when plan/decide/redirect read only the request's own exit outputs (never the system's state)
+    # and observe learns nothing: every request of a sample then takes the same path (simulator/fast).
+    feed_forward: ClassVar[bool] = False
 
     def start(self, ctx: PolicyContext) -> None:
         self.ctx = ctx

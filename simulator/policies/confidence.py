@@ -22,6 +22,8 @@ from .registry import register
 class _PerLayer(Policy):
     """Scenario placement, exit heads after ``layers`` (default: every layer)."""
 
+    feed_forward = True
+
     layers: list[int] | None = None
 
     def start(self, ctx: PolicyContext) -> None:

@@ -150,6 +150,8 @@ class DIMEE(Policy):
     when the scenario has one) for the rest of the model.
     """
 
+    feed_forward = True
+
     mode: str = "tolerance"
     tolerance_points: float = 0.3
     mu: float = 0.05

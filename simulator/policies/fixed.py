@@ -12,6 +12,8 @@ from .registry import register
 
 @dataclass
 class _AllOn(Policy):
+    feed_forward = True
+
     tier: str | int = 0
 
     def start(self, ctx: PolicyContext) -> None:
@@ -59,6 +61,8 @@ class FixedSplit(Policy):
     all-mobile. ``exit_at_split: true`` adds the exit head at the split with confidence ``threshold``
     (exit on the device when max-softmax >= threshold, else offload).
     """
+
+    feed_forward = True
 
     split: int = 2
     tier: str | int = -1

@@ -20,6 +20,8 @@ class Oracle(Policy):
     the exits to the ends of the tiers (the DIMEE exit points).
     """
 
+    feed_forward = True
+
     hindsight = True
     every_layer: bool = True
 

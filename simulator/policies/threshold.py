@@ -20,6 +20,8 @@ class Threshold(Policy):
     thresholds.
     """
 
+    feed_forward = True
+
     thresholds: float | dict[str, float] = field(default=0.9)
 
     def start(self, ctx: PolicyContext) -> None:

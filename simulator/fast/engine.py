@@ -1,0 +1,347 @@
+"""The fast engine: every station served in one compiled pass, upstream first (see :mod:`simulator.fast`).
+
+A request's hops are numbered in order (compute stretches on devices, its state up links, the reply
+down). Stations are ranked so that every path visits them in increasing rank: devices of tier t at 2t,
+a link's upward direction just above its lower tier, downward directions after every device, the
+highest first. Serving the stations in rank order, the arrival time of every visit is known when its
+station is served: the request's birth for its first hop, else the end of its previous hop.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from ..config import Scenario
+from ..policies.base import PolicyContext
+from ..policies.registry import make_policy, policy_label
+from ..profile import get_profile
+from ..records import SimResult, policy_record, request_frame
+from ..streams import ARRIVALS, POLICY, SAMPLES, stream
+from ..thermal import ThermalState
+from ..topology import Network, build_network
+from ..workload import arrival_times, sample_indices
+from . import kernels
+from .paths import DEVICE, DOWN, UP, Paths, sample_paths
+from .support import Unsupported, why_not
+
+
+def simulate(sc: Scenario, policy_spec: str | dict, replication: int = 0,
+             record_timeline: bool = False) -> SimResult:
+    """Run one policy for one replication of a scenario; :class:`Unsupported` outside the engine's scope."""
+    reason = why_not(sc, policy_spec, record_timeline)
+    if reason is not None:
+        raise Unsupported(f"engine 'fast' does not simulate this: {reason}; use engine: auto or simpy")
+    return FastSimulation(sc, policy_spec, replication).run()
+
+
+def simulate_auto(sc: Scenario, policy_spec: str | dict, replication: int = 0,
+                  record_timeline: bool = False) -> SimResult:
+    """The fast engine where it gives the exact answer, the SimPy engine otherwise (saying why)."""
+    reason = why_not(sc, policy_spec, record_timeline)
+    if reason is None:
+        try:
+            return FastSimulation(sc, policy_spec, replication).run()
+        except Unsupported as e:
+            reason = str(e)
+    from ..engine import simulate as simulate_simpy
+
+    res = simulate_simpy(sc, policy_spec, replication, record_timeline)
+    res.engine, res.engine_reason = "simpy", reason
+    return res
+
+
+class _Stations:
+    """Station numbering: one per device and per link direction and lower-tier device, in rank order."""
+
+    def __init__(self, net: Network):
+        n_t, n_l = len(net.tiers), len(net.links)
+        kinds = [(DEVICE, t, 2 * t, t) for t in range(n_t)]  # (kind, tier or link, rank, attachment tier)
+        kinds += [(UP, lk.index, 2 * lk.src + 1, lk.src) for lk in net.links]
+        kinds += [(DOWN, lk.index, 2 * n_t + (n_t - 1 - lk.src), lk.src) for lk in net.links]
+        kinds.sort(key=lambda x: x[2])
+        self.offset = np.zeros((3, max(n_t, n_l, 1)), dtype=np.int64)
+        self.attach = np.zeros((3, max(n_t, n_l, 1)), dtype=np.int64)
+        self.what: list[tuple[int, int, int]] = []  # station -> (kind, tier or link, device index)
+        for kind, i, _, at in kinds:
+            self.offset[kind, i], self.attach[kind, i] = len(self.what), at
+            self.what += [(kind, i, j) for j in range(len(net.devices[at]))]
+
+
+class FastSimulation:
+    """One policy, one replication of a scenario, on the fast engine."""
+
+    def __init__(self, sc: Scenario, policy_spec: str | dict, replication: int = 0, split: str = "eval"):
+        self.sc = sc
+        self.profile = get_profile(sc.profile)
+        self.split = self.profile.splits[split]
+        self.replication = replication
+        self.label = policy_label(policy_spec)
+        self.network = net = build_network(sc, self.profile, split, replication)
+        self.policy = make_policy(policy_spec)
+        self.policy.start(PolicyContext(
+            profile=self.profile, tiers=net.tiers, num_layers=self.profile.num_layers, cost=net.cost,
+            rng=stream(sc.seed, replication, POLICY),
+            hindsight_split=self.split if self.policy.hindsight else None))
+        self.decisions = policy_record(self.policy, policy_spec, replication)
+
+    # -- inputs -------------------------------------------------------------------------------
+    def _requests(self):
+        """Arrival, birth time, mobile and sample of every request, in request-id order."""
+        sc, n = self.sc, self.network.n_mobiles
+        parts = []
+        for m in range(n):
+            t = arrival_times(sc.workload, m, n, stream(sc.seed, self.replication, ARRIVALS, m))
+            s = sample_indices(len(t), len(self.split), sc.workload.sample_order, m,
+                               stream(sc.seed, self.replication, SAMPLES, m))
+            parts.append((np.asarray(t, dtype=float), kernels.born_times(np.asarray(t, dtype=float)),
+                          np.full(len(t), m, dtype=np.int64), np.asarray(s, dtype=np.int64)))
+        arrival, born, mobile, sample = (np.concatenate([p[i] for p in parts]) for i in range(4))
+        order = np.lexsort((mobile, born))  # request ids go in order of birth (mobile order at ties)
+        arrival, born, mobile, sample = arrival[order], born[order], mobile[order], sample[order]
+        if n > 1 and len(born) > 1:
+            same = born[1:] == born[:-1]
+            if np.any(same & (mobile[1:] != mobile[:-1])):
+                raise Unsupported("requests of different mobiles arrive at the same instant")
+        return arrival, born, mobile, sample
+
+    # -- run ----------------------------------------------------------------------------------
+    def run(self) -> SimResult:
+        wall = time.perf_counter()
+        net, sc = self.network, self.sc
+        arrival, born, mobile, sample = self._requests()
+        N = len(arrival)
+        paths = sample_paths(self.policy, net, self.split, sample) if N else None
+        st = _Stations(net)
+        att = np.asarray(net.attachment, dtype=np.int64)  # [mobile, tier]
+
+        # visits: request-major, hop order
+        pid = paths.path_of[sample] if N else np.zeros(0, dtype=np.int64)
+        n_hops = (paths.kind >= 0).sum(axis=1)[pid] if N else np.zeros(0, dtype=np.int64)
+        first = np.concatenate([[0], np.cumsum(n_hops)[:-1]]) if N else np.zeros(0, dtype=np.int64)
+        v_req = np.repeat(np.arange(N), n_hops)
+        v_hop = np.arange(len(v_req)) - first[v_req]
+        v_path = pid[v_req]
+        v_kind = paths.kind[v_path, v_hop] if N else v_req
+        v_index = paths.index[v_path, v_hop] if N else v_req
+        v_amount = paths.amount[v_path, v_hop] if N else np.zeros(0)
+        v_station = st.offset[v_kind, v_index] + att[mobile[v_req], st.attach[v_kind, v_index]]
+
+        V = len(v_req)
+        t_in, t_start, t_end, t_out = np.zeros(V), np.zeros(V), np.zeros(V), np.zeros(V)
+        energy = np.zeros(V)
+        processed = np.zeros(V, dtype=bool)
+        dropped_at = np.full(N, -1, dtype=np.int64)  # hop at which the request dropped
+        books = {}
+        order = np.argsort(v_station, kind="stable")
+        bounds = np.searchsorted(v_station[order], np.arange(len(st.what) + 1))
+        for s, (kind, i, j) in enumerate(st.what):
+            idx = order[bounds[s]:bounds[s + 1]]
+            if len(idx) and np.any(dropped_at >= 0):
+                idx = idx[dropped_at[v_req[idx]] < 0]
+            if not len(idx):
+                books[s] = None
+                continue
+            hop0 = v_hop[idx] == 0
+            arr = np.where(hop0, born[v_req[idx]], t_out[idx - 1 + hop0])
+            o = np.argsort(arr, kind="stable")
+            idx, arr, hop0 = idx[o], arr[o], hop0[o]
+            if len(idx) > 1:
+                tie = arr[1:] == arr[:-1]
+                if np.any(tie & ~(hop0[1:] & hop0[:-1])):
+                    raise Unsupported(f"two requests reach {self._name(kind, i, j)} at the same instant")
+            t_in[idx] = arr
+            processed[idx] = True
+            if kind == DEVICE:
+                books[s] = self._serve(i, j, arr, v_amount[idx], idx, t_start, t_end, energy)
+                t_out[idx] = t_end[idx]
+                drop = books[s]["dropped"]
+                if drop is not None:
+                    dropped_at[v_req[idx[drop]]] = v_hop[idx[drop]]
+            else:
+                books[s] = self._transmit(kind, i, j, arr, v_amount[idx], idx, t_start, t_end, t_out)
+
+        # per request, accumulated in hop order as the SimPy request process does
+        alive = processed & ~_dropped_visits(dropped_at, v_req, v_hop)
+        last = first + n_hops - 1
+        finish = np.where(dropped_at >= 0, t_in[first + np.maximum(dropped_at, 0)], t_out[last]) if N else born
+        n_t, n_l = len(net.tiers), len(net.links)
+        transfer = np.zeros(N)
+        e_radio = np.zeros(N)
+        e_comp = np.zeros(N)
+        queue = np.zeros((n_t, N))
+        compute = np.zeros((n_t, N))
+        radio = net.radio
+        for h in range(int(n_hops.max()) if N else 0):
+            sel = np.flatnonzero((v_hop == h) & alive)
+            r, k, i = v_req[sel], v_kind[sel], v_index[sel]
+            link = k != DEVICE
+            ls, lr = sel[link], r[link]
+            transfer[lr] += t_out[ls] - t_in[ls]
+            if radio is not None:
+                src0 = np.asarray([net.links[x].src == 0 for x in i[link]], dtype=bool)
+                up = k[link] == UP
+                tx = t_end[ls] - t_start[ls]
+                bits = v_amount[ls]
+                e = np.where(up, radio.tx_base_w * tx + radio.tx_w_per_mbps * bits / 1e6,
+                             radio.rx_base_w * tx + radio.rx_w_per_mbps * bits / 1e6)
+                e_radio[lr[src0]] += e[src0]
+            ds, dr, dt = sel[~link], r[~link], i[~link]
+            queue[dt, dr] += t_start[ds] - t_in[ds]
+            compute[dt, dr] += t_end[ds] - t_start[ds]
+            mob = dt == 0
+            e_comp[dr[mob]] += energy[ds[mob]]
+        end_s = float(max(finish.max(), born.max())) if N else 0.0
+
+        cols = self._columns(paths, pid, dropped_at, arrival, finish, mobile, sample, transfer, e_comp, e_radio,
+                             queue, compute)
+        requests = request_frame(cols, [t.name for t in net.tiers], [lk.name for lk in net.links], self.label,
+                                 self.replication, self.split, sc.workload.warmup_s, sc.deadline_ms)
+        devices = self._device_frame(st, books, end_s)
+        self.decisions["learned"] = self.policy.learned()
+        res = SimResult(policy=self.label, replication=self.replication, requests=requests, timeline=None,
+                        devices=devices, wall_s=time.perf_counter() - wall, decisions=self.decisions)
+        res.engine = "fast"
+        return res
+
+    # -- stations -----------------------------------------------------------------------------
+    def _name(self, kind: int, i: int, j: int) -> str:
+        net = self.network
+        if kind == DEVICE:
+            return net.devices[i][j].name
+        c = net.channels[i][j]
+        return c.name if kind == UP else f"{c.name}-down"
+
+    def _serve(self, tier: int, j: int, arr, work, idx, t_start, t_end, energy) -> dict:
+        node = self.network.devices[tier][j]
+        spec, th = node.spec, node.thermal
+        cap = -1 if node.queue_capacity is None else int(node.queue_capacity)
+        dyn = spec.power_active_w - spec.power_idle_w
+        if th.enabled:
+            trips = np.asarray([t for t, _ in th.trips], dtype=float).reshape(-1)
+            freqs = np.asarray([f for _, f in th.trips], dtype=float).reshape(-1)
+            temp0 = th.ambient_c if th.initial_c is None else th.initial_c
+            start, end, e, dropped, state = kernels.thermal_station(
+                arr, work, cap, spec.power_idle_w, spec.power_active_w, spec.power_exponent, th.ambient_c,
+                th.resistance_k_per_w, th.tau_s, temp0, trips, freqs, th.hysteresis_c)
+        else:
+            start, end, dropped = kernels.fifo_station(arr, work, spec.servers, cap)
+            p_req = (spec.power_idle_w + dyn * 1.0 ** spec.power_exponent) / spec.servers
+            e = np.where(work > 1e-15, p_req * work, 0.0)
+            state = None
+        t_start[idx], t_end[idx], energy[idx] = start, end, e
+        ok = ~dropped
+        return {"start": start[ok], "end": end[ok], "state": state, "drops": int(dropped.sum()),
+                "dropped": dropped if dropped.any() else None}
+
+    def _transmit(self, kind: int, link: int, j: int, arr, bits, idx, t_start, t_end, t_out) -> dict:
+        c = self.network.channels[link][j]
+        path = c.up if kind == UP else c.down
+        horizon = float(arr[-1]) + 1.0
+        while True:
+            _cover(path, horizon)
+            start, end, out, status = kernels.link_station(arr, bits, c.latency_s, np.asarray(path.starts),
+                                                           np.asarray(path.rates), np.asarray(path.cum))
+            if status != kernels.NEED_MORE_PATH:
+                break
+            horizon = 2.0 * max(horizon, path.starts[-1]) + 1.0
+        t_start[idx], t_end[idx], t_out[idx] = start, end, out
+        return {"busy_s": _sequential_sum(end - start), "bits": _sequential_sum(bits)}
+
+    # -- records --------------------------------------------------------------------------------
+    def _columns(self, paths: Paths, pid, dropped_at, arrival, finish, mobile, sample, transfer, e_comp, e_radio,
+                 queue, compute) -> dict:
+        net = self.network
+        N = len(arrival)
+        tokens = self.split.tokens[sample].astype(np.int64)
+        done = dropped_at < 0
+        exit_layer = np.where(done, paths.exit_layer[pid], 0) if N else np.zeros(0, np.int64)
+        dh = np.maximum(dropped_at, 0)
+        tier_dropped = paths.index[pid, dh] if N else np.zeros(0, np.int64)
+
+        def pick(final, at_drop):
+            return np.where(done, final[pid], at_drop[pid, dh]) if N else final[:0]
+
+        cols = {"request_id": np.arange(N, dtype=np.int64), "mobile": mobile, "sample": sample, "tokens": tokens,
+                "arrival_s": arrival, "finish_s": finish, "exit_layer": exit_layer,
+                "exit_tier_index": np.where(done, paths.exit_tier[pid], tier_dropped) if N else exit_layer,
+                "dropped_tier_index": np.where(done, -1, tier_dropped) if N else exit_layer,
+                "transfer_s": transfer, "energy_compute_j": e_comp, "energy_radio_j": e_radio}
+        for t, tier in enumerate(net.tiers):
+            cols[f"queue_s_{tier.name}"] = queue[t]
+        for t, tier in enumerate(net.tiers):
+            cols[f"compute_s_{tier.name}"] = compute[t]
+        nbytes = (np.where(done[:, None], paths.nbytes[pid], paths.drop_nbytes[pid, dh]) if N
+                  else np.zeros((0, len(net.links)), np.int64))
+        for i, link in enumerate(net.links):
+            cols[f"bytes_{link.name}"] = nbytes[:, i]
+        cols["plan"] = pick(paths.plan, paths.drop_plan)
+        cols["plan_exits"] = pick(paths.plan_exits, paths.drop_exits)
+        cols["route"] = pick(paths.route, paths.drop_route)
+        cols["explore"] = pick(paths.explore, paths.drop_explore)
+        cols["layer_cost"] = np.where(done, paths.layer_cost[pid], 0.0) if N else np.zeros(0)
+        cols["offload_cost"] = pick(paths.offload, paths.drop_offload)
+        return cols
+
+    def _device_frame(self, st: _Stations, books: dict, end_s: float) -> pd.DataFrame:
+        net = self.network
+        rows, link_rows = [], []
+        for s, (kind, i, j) in enumerate(st.what):
+            b = books.get(s)
+            base = {"policy": self.label, "replication": self.replication}
+            if kind == DEVICE:
+                node = net.devices[i][j]
+                energy_j, busy_s, temp = _device_books(node, b, end_s)
+                rows.append((i, j, {**base, "device": node.name, "tier": net.tiers[i].name, "energy_j": energy_j,
+                                    "busy_s": busy_s, "drops": b["drops"] if b else 0, "final_temp_c": temp,
+                                    "end_s": end_s}))
+            else:
+                c = net.channels[i][j]
+                link_rows.append((i, kind, j, {**base, "device": c.name if kind == UP else f"{c.name}-down",
+                                               "tier": net.links[i].name, "busy_s": b["busy_s"] if b else 0.0,
+                                               "bytes": (b["bits"] if b else 0.0) / 8, "end_s": end_s}))
+        rows.sort(key=lambda x: (x[0], x[1]))
+        link_rows.sort(key=lambda x: (x[0], x[1], x[2]))
+        return pd.DataFrame([r[-1] for r in rows] + [r[-1] for r in link_rows])
+
+
+def _dropped_visits(dropped_at, v_req, v_hop) -> np.ndarray:
+    """Visits at or after the hop where their request dropped (the dropping visit itself included)."""
+    d = dropped_at[v_req]
+    return (d >= 0) & (v_hop >= d)
+
+
+def _cover(path, horizon: float) -> None:
+    """Generate ``path`` (a BandwidthPath) at least up to ``horizon`` (what SimPy would draw is a prefix)."""
+    while path.starts[-1] <= horizon:
+        path._extend()
+
+
+def _sequential_sum(x: np.ndarray) -> float:
+    """Sum in order, as a running total adds them (``np.sum`` adds pairwise)."""
+    return float(np.cumsum(x)[-1]) if len(x) else 0.0
+
+
+def _device_books(node, b: dict | None, end_s: float) -> tuple[float, float, float]:
+    """Energy, busy server-seconds and final temperature of a device, closed at ``end_s``."""
+    spec, th = node.spec, node.thermal
+    if th.enabled:
+        ts = ThermalState(th, 0.0)
+        energy_j, busy_s = 0.0, 0.0
+        if b is not None:
+            energy_j, busy_s, ts.temp_c, ts.t_last, level = (float(x) for x in b["state"])
+            ts.level = int(level)
+        dt = end_s - ts.t_last
+        if dt > 0:
+            p = spec.power_idle_w + (spec.power_active_w - spec.power_idle_w) * 0 / spec.servers * ts.frequency ** \
+                spec.power_exponent
+            energy_j += p * dt
+            ts.advance(end_s, p)
+        return energy_j, busy_s, ts.temp_c
+    starts = b["start"] if b else np.zeros(0)
+    ends = b["end"] if b else np.zeros(0)
+    energy_j, busy_s = kernels.device_books(starts, ends, spec.power_idle_w, spec.power_active_w, spec.servers,
+                                            end_s)
+    return energy_j, busy_s, float("nan")

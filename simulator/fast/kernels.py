@@ -1,0 +1,250 @@
+"""Compiled station recursions of the fast engine, with the SimPy engine's arithmetic.
+
+Each kernel serves the visits of one station (a device, or one direction of a link) in arrival order
+and does, operation for operation, what the SimPy objects do (:class:`simulator.device.Device`,
+:class:`simulator.thermal.ThermalState`, :class:`simulator.network.Channel`), so the times it gives are
+the same floating-point numbers, not approximations of them:
+
+* a FIFO station with ``c`` servers starts a visit when it arrives or when the earliest server frees,
+  whichever is later, and ends it ``work`` later; arrivals that find ``capacity`` visits waiting drop;
+* a throttling single-server device integrates the RC model between the same updates as the SimPy
+  device and splits work at the same trip crossings;
+* a link direction transmits one message at a time over its piecewise-constant bandwidth path (the
+  inverse of the cumulative-bits function), then propagates for ``latency``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+NEED_MORE_PATH = -1  # a link kernel ran past the generated bandwidth path: extend it and call again
+
+
+@njit(cache=True)
+def born_times(t: np.ndarray) -> np.ndarray:
+    """When a mobile's requests are born in SimPy: its source sleeps ``t[k] - now`` after each one."""
+    out = np.empty_like(t)
+    now = 0.0
+    for k in range(t.shape[0]):
+        if t[k] > now:
+            now = now + (t[k] - now)
+        out[k] = now
+    return out
+
+
+@njit(cache=True)
+def fifo_station(arrive: np.ndarray, work: np.ndarray, servers: int, capacity: int):
+    """Start and end of every visit (in arrival order) at a FIFO station; ``capacity`` < 0: no limit.
+
+    Returns ``(start, end, dropped)``; a dropped visit has start = end = its arrival.
+    """
+    n = arrive.shape[0]
+    start = np.empty(n)
+    end = np.empty(n)
+    dropped = np.zeros(n, dtype=np.bool_)
+    free = np.zeros(servers)
+    admitted = np.empty(n, dtype=np.int64)
+    n_adm, head = 0, 0  # visits admitted so far; those before ``head`` have started by now
+    for i in range(n):
+        a = arrive[i]
+        if capacity >= 0:
+            while head < n_adm and start[admitted[head]] <= a:
+                head += 1
+            if n_adm - head >= capacity:
+                dropped[i] = True
+                start[i] = a
+                end[i] = a
+                continue
+        s = 0
+        for k in range(1, servers):
+            if free[k] < free[s]:
+                s = k
+        t1 = a if free[s] <= a else free[s]
+        t2 = t1 + work[i] if work[i] > 1e-15 else t1  # Device.compute: no segment below 1e-15 s
+        free[s] = t2
+        start[i] = t1
+        end[i] = t2
+        admitted[n_adm] = i
+        n_adm += 1
+    return start, end, dropped
+
+
+@njit(cache=True)
+def _level_after(temp: float, level: int, trip_t: np.ndarray, hyst: float) -> int:
+    """ThermalState._settle."""
+    n = trip_t.shape[0]
+    while level < n and temp >= trip_t[level] - 1e-6:
+        level += 1
+    while level > 0 and temp <= trip_t[level - 1] - hyst + 1e-6:
+        level -= 1
+    return level
+
+
+@njit(cache=True)
+def _time_to_change(temp: float, level: int, power: float, amb: float, r: float, tau: float,
+                    trip_t: np.ndarray, hyst: float) -> float:
+    """ThermalState.time_to_change."""
+    n = trip_t.shape[0]
+    if n == 0:
+        return math.inf
+    ss = amb + power * r
+    best = math.inf
+    if level < n:
+        target = trip_t[level]
+        if ss > target > temp:
+            best = min(best, tau * math.log((temp - ss) / (target - ss)))
+    if level > 0:
+        target = trip_t[level - 1] - hyst
+        if ss < target < temp:
+            best = min(best, tau * math.log((temp - ss) / (target - ss)))
+    return best
+
+
+@njit(cache=True)
+def thermal_station(arrive: np.ndarray, work: np.ndarray, capacity: int, idle_w: float, active_w: float,
+                    exponent: float, amb: float, r: float, tau: float, temp0: float, trip_t: np.ndarray,
+                    trip_f: np.ndarray, hyst: float):
+    """A throttling single-server FIFO device (``Device.serve``/``compute``/``update`` step by step).
+
+    Returns ``(start, end, energy, dropped, state)``: per visit its start, end, the energy charged to it,
+    whether it dropped, and the device's books ``[energy_j, busy_s, temp_c, t_last, level]`` at its last
+    update (the caller closes them at the end of the run).
+    """
+    n = arrive.shape[0]
+    start = np.empty(n)
+    end = np.empty(n)
+    energy = np.zeros(n)
+    dropped = np.zeros(n, dtype=np.bool_)
+    admitted = np.empty(n, dtype=np.int64)
+    n_adm, head = 0, 0
+    dyn = active_w - idle_w
+    temp = temp0
+    level = _level_after(temp, 0, trip_t, hyst)
+    t_last = 0.0
+    e_dev, busy_s = 0.0, 0.0
+    free = 0.0
+    for i in range(n):
+        a = arrive[i]
+        if capacity >= 0:
+            while head < n_adm and start[admitted[head]] <= a:
+                head += 1
+            if n_adm - head >= capacity:
+                dropped[i] = True
+                start[i] = a
+                end[i] = a
+                continue
+        now = a if free <= a else free
+        start[i] = now
+        for busy in (0, 1):  # update() before the server turns busy, then the work in segments
+            if busy == 1:
+                remaining = work[i]
+                e_req = 0.0
+                while remaining > 1e-15:
+                    f = trip_f[level - 1] if level else 1.0
+                    dt = remaining / f
+                    p = idle_w + dyn * 1 / 1 * f ** exponent
+                    ttc = _time_to_change(temp, level, p, amb, r, tau, trip_t, hyst)
+                    if ttc < dt:
+                        dt = ttc
+                    p_req = (idle_w + dyn * f ** exponent) / 1
+                    now = now + dt
+                    step = now - t_last
+                    if step > 0:
+                        p_now = idle_w + dyn * 1 / 1 * f ** exponent
+                        e_dev += p_now * step
+                        busy_s += 1 * step
+                        ss = amb + p_now * r
+                        temp = ss + (temp - ss) * math.exp(-step / tau)
+                        t_last = now
+                        level = _level_after(temp, level, trip_t, hyst)
+                    e_req += p_req * dt
+                    remaining -= dt * f
+                energy[i] = e_req
+            else:
+                step = now - t_last
+                if step > 0:
+                    f = trip_f[level - 1] if level else 1.0
+                    p_now = idle_w + dyn * 0 / 1 * f ** exponent
+                    e_dev += p_now * step
+                    ss = amb + p_now * r
+                    temp = ss + (temp - ss) * math.exp(-step / tau)
+                    t_last = now
+                    level = _level_after(temp, level, trip_t, hyst)
+        end[i] = now
+        free = now
+        admitted[n_adm] = i
+        n_adm += 1
+    state = np.array([e_dev, busy_s, temp, t_last, float(level)])
+    return start, end, energy, dropped, state
+
+
+@njit(cache=True)
+def _bits_until(t: float, starts: np.ndarray, rates: np.ndarray, cum: np.ndarray) -> float:
+    i = np.searchsorted(starts, t, side="right") - 1
+    return cum[i] + rates[i] * (t - starts[i])
+
+
+@njit(cache=True)
+def link_station(arrive: np.ndarray, bits: np.ndarray, latency: float, starts: np.ndarray,
+                 rates: np.ndarray, cum: np.ndarray):
+    """One link direction (``Channel.transmit`` in arrival order): ``(start, end, out, status)``.
+
+    ``end`` is when transmission ends, ``out`` when the message has arrived (one propagation later);
+    ``status`` is :data:`NEED_MORE_PATH` when the bandwidth path (``starts``/``rates``/``cum`` as in
+    :class:`~simulator.bandwidth.BandwidthPath`) ends too early, else 0.
+    """
+    n = arrive.shape[0]
+    start = np.empty(n)
+    end = np.empty(n)
+    out = np.empty(n)
+    free = 0.0
+    last_start = starts[starts.shape[0] - 1]
+    last_cum = cum[cum.shape[0] - 1]
+    for i in range(n):
+        now = arrive[i]
+        s = now if free < now else free
+        b = bits[i]
+        if b <= 0:
+            e = s
+        else:
+            if not last_start > s:
+                return start, end, out, NEED_MORE_PATH
+            target = _bits_until(s, starts, rates, cum) + b
+            if last_cum < target:
+                return start, end, out, NEED_MORE_PATH
+            j = np.searchsorted(cum, target, side="left") - 1
+            e = starts[j] + (target - cum[j]) / rates[j]
+        free = e
+        start[i] = s
+        end[i] = e
+        delay = e - now + latency
+        out[i] = now + delay if delay > 0 else now
+    return start, end, out, 0
+
+
+@njit(cache=True)
+def device_books(starts: np.ndarray, ends: np.ndarray, idle_w: float, active_w: float, servers: int,
+                 end_s: float):
+    """Energy and busy server-seconds of a device without throttling, from its visits' service intervals,
+    accumulated between consecutive service starts and ends (where the SimPy device updates its books)
+    and closed at ``end_s``."""
+    n = starts.shape[0]
+    times = np.concatenate((starts, ends))
+    delta = np.concatenate((np.ones(n, dtype=np.int64), -np.ones(n, dtype=np.int64)))
+    order = np.argsort(times, kind="mergesort")
+    dyn = active_w - idle_w
+    energy, busy_s, t_last, busy = 0.0, 0.0, 0.0, 0
+    for k in range(2 * n + 1):
+        now = end_s if k == 2 * n else times[order[k]]
+        dt = now - t_last
+        if dt > 0:
+            p = idle_w + dyn * busy / servers * 1.0
+            energy += p * dt
+            busy_s += busy * dt
+            t_last = now
+        if k < 2 * n:
+            busy += delta[order[k]]
+    return energy, busy_s

@@ -1,0 +1,47 @@
+"""What the fast engine covers: feed-forward policies on networks of FIFO stations.
+
+:func:`why_not` gives the first reason a simulation is outside it (None when it is inside); the engine
+raises :class:`Unsupported` for it, and for what only shows while simulating (requests arriving at a
+station at the same instant, whose order SimPy breaks by its event queue). ``engine: auto`` then runs
+the SimPy engine and records the reason.
+"""
+
+from __future__ import annotations
+
+from ..config import Scenario
+from ..errors import UserError
+from ..policies.registry import make_policy
+
+
+class Unsupported(UserError):
+    """The fast engine cannot give the SimPy engine's exact answer for this simulation."""
+
+
+def why_not(sc: Scenario, policy_spec: str | dict, record_timeline: bool = False) -> str | None:
+    """Why the fast engine does not simulate ``policy_spec`` on ``sc`` (None: it does)."""
+    policy = make_policy(policy_spec)
+    if not policy.feed_forward:
+        return (f"policy {policy.registered_name!r} decides from the system's state (an online learner or "
+                f"a partitioner)")
+    if record_timeline:
+        return "a timeline is recorded (set timeline: false)"
+    if sc.mobility is not None:
+        return "mobility (handover) is set"
+    catalogue = sc.catalogue()
+    for name, t in sc.tiers.items():
+        if t.failures is not None:
+            return f"tiers.{name} fails"
+        if t.background is not None:
+            return f"tiers.{name} has background load"
+        if t.batching is not None:
+            return f"tiers.{name} batches"
+        spec = catalogue[t.device]
+        if sc.thermal_for(name).enabled and spec.servers > 1:
+            return f"tiers.{name} throttles with {spec.servers} servers"
+    for name, link in sc.links.items():
+        if link.shared:
+            return f"links.{name} is shared"
+    radio = catalogue[next(iter(sc.tiers.values())).device].radio
+    if radio is not None and radio.rrc is not None:
+        return "the mobiles' radio has RRC states"
+    return None
