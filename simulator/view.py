@@ -75,6 +75,36 @@ class ExitView:
 
 
 
+class ExitBatch:
+    """The exit outputs of many requests' samples at once, up to the layer being decided: what
+    :meth:`~simulator.policies.base.Policy.decide_batch` may read (reading further raises
+    :class:`PolicyContractError`). ``samples`` are rows of the split, for hindsight policies."""
+
+    def __init__(self, split: Split, samples: np.ndarray, upto: int):
+        self._split, self.samples, self.upto = split, samples, upto
+
+    def _check(self, layer: int) -> int:
+        if not 1 <= layer <= self.upto:
+            raise PolicyContractError(f"exit of layer {layer} read, but only layers 1..{self.upto} are computed")
+        return layer - 1
+
+    def confidence(self, layer: int) -> np.ndarray:
+        """Max-softmax confidence of the exit after ``layer``, per request."""
+        return self._split.confidence[self.samples, self._check(layer)]
+
+    def entropy(self, layer: int) -> np.ndarray:
+        """Prediction entropy (nats) of the exit after ``layer``, per request."""
+        return self._split.entropy[self.samples, self._check(layer)]
+
+    def confidences(self) -> np.ndarray:
+        """Confidences of the exits after layers 1..``upto`` [requests, upto]."""
+        return self._split.confidence[self.samples, :self.upto]
+
+    def predictions(self) -> np.ndarray:
+        """Predicted classes of the exits after layers 1..``upto`` [requests, upto]."""
+        return self._split.pred[self.samples, :self.upto]
+
+
 class EngineView(ExitView):
     """What policies may observe in the SimPy engine (see :class:`simulator.policies.base.SystemView`)."""
 

@@ -167,7 +167,7 @@ class FastSimulation:
         alive = processed & ~_dropped_visits(dropped_at, v_req, v_hop)
         last = first + n_hops - 1
         finish = np.where(dropped_at >= 0, t_in[first + np.maximum(dropped_at, 0)], t_out[last]) if N else born
-        n_t, n_l = len(net.tiers), len(net.links)
+        n_t = len(net.tiers)
         transfer = np.zeros(N)
         e_radio = np.zeros(N)
         e_comp = np.zeros(N)

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..network import BYTES_PER_VALUE
 from ..policies.base import Policy, Request
 from ..records import describe_plan
 from ..topology import Network
-from ..view import ExitView
+from ..view import ExitBatch, ExitView
 from ..walk import next_stretch
 from .support import Unsupported
 
@@ -61,13 +62,61 @@ class Paths:
 
 
 def sample_paths(policy: Policy, net: Network, split, samples: np.ndarray) -> Paths:
-    """Walk ``policy`` once for each distinct sample in ``samples`` (rows of ``split``)."""
+    """Walk ``policy`` for each distinct sample in ``samples`` (rows of ``split``): all samples together
+    where the policy has a batch form (:meth:`~simulator.policies.base.Policy.decide_batch`), else one
+    by one."""
     view = SampleView(split)
     names = [t.name for t in net.tiers]
     uniq = np.unique(samples)
-    n_links = len(net.links)
-    walks = [_walk(policy, net, view, split, int(s), names) for s in uniq]
-    P, H = len(walks), max(len(w[0]) for w in walks)
+    exit_of = _batch_exits(policy, view, split, uniq)
+    if exit_of is None:
+        walks = [_walk(policy, net, view, split, int(s), names) for s in uniq]
+        groups = [(np.asarray([s]), w) for s, w in zip(uniq, walks, strict=True)]
+    else:  # one walk per exit layer, its amounts recomputed for every sample that exits there
+        groups = []
+        for e in np.unique(exit_of):
+            members = uniq[exit_of == e]
+            groups.append((members, _walk(_Exiting(policy, int(e)), net, view, split, int(members[0]), names)))
+    return _assemble(net, split, uniq, groups)
+
+
+class _Exiting:
+    """A batch-form policy whose requests all exit at ``layer`` (to walk the path they share)."""
+
+    def __init__(self, policy: Policy, layer: int):
+        self._policy, self._layer = policy, layer
+
+    def plan(self, req, view):
+        return self._policy.plan(req, view)
+
+    def decide(self, req, layer, view) -> bool:
+        return layer == self._layer
+
+    def redirect(self, req, layer, view):
+        return None
+
+
+def _batch_exits(policy: Policy, view: SampleView, split, samples: np.ndarray) -> np.ndarray | None:
+    """Exit layer of every sample from the policy's batch form (None: it has none)."""
+    if not len(samples) or policy.decide_batch(1, ExitBatch(split, samples[:0], 1)) is None:
+        return None
+    plan = policy.plan(Request(int(samples[0]), 0, int(samples[0]), int(split.tokens[samples[0]]), 0.0), view)
+    exit_of = np.full(len(samples), plan.last_layer, dtype=np.int64)
+    active = np.arange(len(samples))
+    for k in sorted(e for e in plan.exits if e < plan.last_layer):
+        if not len(active):
+            break
+        stop = np.asarray(policy.decide_batch(k, ExitBatch(split, samples[active], k)), dtype=bool)
+        exit_of[active[stop]] = k
+        active = active[~stop]
+    return exit_of
+
+
+def _assemble(net: Network, split, uniq: np.ndarray, groups: list) -> Paths:
+    """Paths arrays from walks, each shared by a group of samples whose amounts are recomputed here."""
+    P, n_links = len(uniq), len(net.links)
+    H = max(len(w[0]) for _, w in groups)
+    row = np.searchsorted(uniq, np.concatenate([m for m, _ in groups]))
     kind = np.full((P, H), -1, dtype=np.int64)
     index = np.zeros((P, H), dtype=np.int64)
     amount = np.zeros((P, H))
@@ -75,24 +124,58 @@ def sample_paths(policy: Policy, net: Network, split, samples: np.ndarray) -> Pa
     drop_explore = np.zeros((P, H), dtype=bool)
     drop_offload = np.zeros((P, H))
     drop_nbytes = np.zeros((P, H, n_links), dtype=np.int64)
-    final = {k: [] for k in ("exit_layer", "exit_tier", "layer_cost", "offload", "nbytes", "plan", "plan_exits",
-                             "route", "explore")}
-    for p, (hops, fin) in enumerate(walks):
-        for h, (k, i, a, snap) in enumerate(hops):
-            kind[p, h], index[p, h], amount[p, h] = k, i, a
-            if snap is not None:
-                (drop["plan"][p, h], drop["exits"][p, h]), drop["route"][p, h], drop_explore[p, h], \
-                    drop_offload[p, h], drop_nbytes[p, h] = snap
+    final = {k: np.empty(P, dtype=object) for k in ("exit_layer", "exit_tier", "layer_cost", "offload", "plan",
+                                                    "plan_exits", "route", "explore")}
+    nbytes = np.zeros((P, n_links), dtype=np.int64)
+    at = 0
+    for members, (hops, fin) in groups:
+        rows = row[at:at + len(members)]
+        at += len(members)
+        tokens = split.tokens[members].astype(np.int64)
+        sent = np.zeros((len(members), n_links), dtype=np.int64)
+        for h, (k, i, _, snap, meta) in enumerate(hops):
+            kind[rows, h], index[rows, h] = k, i
+            if k == UP:
+                nb = _transfer_bytes(net, tokens, meta)
+                amount[rows, h] = nb * 8.0
+                sent[:, i] += nb
+            elif k == DOWN:
+                amount[rows, h] = net.payload.reply_bytes * 8.0
+            else:
+                amount[rows, h] = _stretch_work(net.tables[i], members, *meta)
+                (drop["plan"][rows, h], drop["exits"][rows, h]) = snap[0]
+                drop["route"][rows, h], drop_explore[rows, h], drop_offload[rows, h] = snap[1:4]
+                drop_nbytes[rows, h] = sent
+        nbytes[rows] = sent
         for key, v in fin.items():
-            final[key].append(v)
+            final[key][rows] = [v] * len(rows) if isinstance(v, str) else v
     path_of = np.full(len(split), -1, dtype=np.int64)
     path_of[uniq] = np.arange(P)
-    obj = {k: _objects(final[k]) for k in ("plan", "plan_exits", "route")}
-    return Paths(path_of, kind, index, amount, np.asarray(final["exit_layer"], dtype=np.int64),
-                 np.asarray(final["exit_tier"], dtype=np.int64), np.asarray(final["layer_cost"], dtype=float),
-                 np.asarray(final["offload"], dtype=float), np.asarray(final["nbytes"], dtype=np.int64).reshape(P, n_links),
-                 obj["plan"], obj["plan_exits"], obj["route"], np.asarray(final["explore"], dtype=bool),
-                 drop["plan"], drop["exits"], drop["route"], drop_explore, drop_offload, drop_nbytes)
+    return Paths(path_of, kind, index, amount, final["exit_layer"].astype(np.int64),
+                 final["exit_tier"].astype(np.int64), final["layer_cost"].astype(float),
+                 final["offload"].astype(float), nbytes, final["plan"], final["plan_exits"], final["route"],
+                 final["explore"].astype(bool), drop["plan"], drop["exits"], drop["route"], drop_explore,
+                 drop_offload, drop_nbytes)
+
+
+def _transfer_bytes(net: Network, tokens: np.ndarray, after_layer: int) -> np.ndarray:
+    """:meth:`Network.transfer_bytes` for many token counts (integers, exactly)."""
+    p = net.payload
+    if after_layer == 0:
+        return tokens * p.input_bytes_per_token + p.header_bytes
+    return tokens * net.hidden_size * BYTES_PER_VALUE[p.dtype] + p.header_bytes
+
+
+def _stretch_work(table, samples: np.ndarray, first: int, stop: int, heads_at: tuple[int, ...]) -> np.ndarray:
+    """A stretch's work for many samples, added in :func:`~simulator.walk.next_stretch`'s order: the
+    embedding on layer 1, then each layer ``first..stop`` and a head after those in ``heads_at``."""
+    work = table.embed_s[samples].astype(float) if first == 1 else np.zeros(len(samples))
+    hs = table.head_s[samples]
+    for k in range(first, stop + 1):
+        work = work + table.layer_s[samples, k - 1]
+        if k in heads_at:
+            work = work + hs
+    return work
 
 
 def _objects(values: list) -> np.ndarray:
@@ -102,13 +185,12 @@ def _objects(values: list) -> np.ndarray:
 
 
 def _walk(policy: Policy, net: Network, view: SampleView, split, sample: int, names: list[str]):
-    """One sample's hops ``(kind, tier or link, work s or bits, drop snapshot)`` and final record, as the
-    SimPy engine's request process walks them."""
+    """One sample's hops ``(kind, tier or link, work s or bits, drop snapshot, what the amount depends
+    on)`` and final record, as the SimPy engine's request process walks them."""
     tokens = int(split.tokens[sample])
     req = Request(sample, 0, sample, tokens, 0.0)
     plan = policy.plan(req, view)
     cost, links = net.cost, net.links
-    nbytes_link = [0] * len(links)
     hops, route = [], []
     cur, layer, exit_layer, offload = 0, 1, 0, 0.0
     seen = set()
@@ -120,24 +202,26 @@ def _walk(policy: Policy, net: Network, view: SampleView, split, sample: int, na
             nbytes = net.transfer_bytes(tokens, layer - 1)
             offload += cost.route_offload.get((cur, tier), 0.0)
             for link in net.route(cur, tier):
-                hops.append((UP, link, nbytes * 8.0, None))
-                nbytes_link[link] += nbytes
+                hops.append((UP, link, nbytes * 8.0, None, layer - 1))
                 offload += cost.link_offload[link]
                 route.append(links[link].name)
             cur = tier
+        exits_before = plan.exits | {plan.last_layer}
         work, _, end, exit_layer, plan = next_stretch(policy, req, view, plan, layer, net.tables[tier])
         if tier in seen:
             raise Unsupported("a request returns to a device it has left (a redirect within one tier)")
         seen.add(tier)
         desc = describe_plan(plan.tiers, plan.exits, plan.last_layer, names)
-        hops.append((DEVICE, tier, work, (desc, ">".join(route), plan.explore, offload, list(nbytes_link))))
+        stop = exit_layer or end
+        heads = tuple(k for k in range(layer, stop + 1) if k in exits_before)
+        hops.append((DEVICE, tier, work, (desc, ">".join(route), plan.explore, offload), (layer, stop, heads)))
         layer = end + 1
     if cur > 0:
         bits = net.payload.reply_bytes * 8.0
         for link in reversed(net.route(0, cur)):
-            hops.append((DOWN, link, bits, None))
+            hops.append((DOWN, link, bits, None, None))
     view.forget(req)
     plan_desc, plan_exits = describe_plan(plan.tiers, plan.exits, plan.last_layer, names)
     return hops, {"exit_layer": exit_layer, "exit_tier": cur, "layer_cost": cost.layers(plan.tiers, exit_layer),
-                  "offload": offload, "nbytes": nbytes_link, "plan": plan_desc, "plan_exits": plan_exits,
+                  "offload": offload, "plan": plan_desc, "plan_exits": plan_exits,
                   "route": ">".join(route), "explore": plan.explore}

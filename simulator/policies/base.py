@@ -193,6 +193,15 @@ class Policy:
     def observe(self, req: Request, outcome: Outcome, view: SystemView) -> None:
         return None
 
+    def decide_batch(self, layer: int, exits) -> np.ndarray | None:
+        """``decide`` for many requests at once (``exits``: a :class:`simulator.view.ExitBatch` up to
+        ``layer``), as a bool array; None when the policy has no batch form. A policy that gives one
+        promises that its plan is the same for every request and that it never redirects, so the fast
+        engine can walk all samples together (it must agree with ``decide`` request by request)."""
+        if type(self).decide is Policy.decide and type(self).redirect is Policy.redirect:
+            return np.zeros(len(exits.samples), dtype=bool)
+        return None
+
     def redirect(self, req: Request, layer: int, view: SystemView) -> Plan | None:
         """After an evaluated exit at ``layer`` that did not stop the request: a new plan whose layers
         1..``layer`` are unchanged, for the rest of the request; None keeps the plan."""

@@ -75,6 +75,9 @@ class Confidence(_PerLayer):
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         return bool(view.exit_confidence(req, layer) >= self._alpha[layer - 1])
 
+    def decide_batch(self, layer: int, exits) -> np.ndarray:
+        return exits.confidence(layer) >= self._alpha[layer - 1]
+
 
 @register("deebert")
 @dataclass
@@ -93,6 +96,9 @@ class DeeBERT(_PerLayer):
 
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         return bool(view.exit_entropy(req, layer) < self.entropy)
+
+    def decide_batch(self, layer: int, exits) -> np.ndarray:
+        return exits.entropy(layer) < self.entropy
 
 
 @register("pabee")
@@ -118,6 +124,14 @@ class PABEE(_PerLayer):
         p = view.exit_predictions(req, layer)
         window = prev[-(self.patience + 1):]
         return bool(np.all(p[np.asarray(window) - 1] == p[layer - 1]))
+
+    def decide_batch(self, layer: int, exits) -> np.ndarray:
+        prev = self._previous(layer)
+        if len(prev) <= self.patience:
+            return np.zeros(len(exits.samples), dtype=bool)
+        p = exits.predictions()
+        window = np.asarray(prev[-(self.patience + 1):]) - 1
+        return np.all(p[:, window] == p[:, layer - 1:layer], axis=1)
 
 
 @register("beem")
@@ -157,3 +171,12 @@ class BEEM(_PerLayer):
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         return self.score(view.exit_predictions(req, layer), view.exit_confidences(req, layer),
                           layer) >= self.threshold
+
+    def decide_batch(self, layer: int, exits) -> np.ndarray:
+        p, c = exits.predictions(), exits.confidences()
+        total = np.zeros(len(p))
+        agree = np.ones(len(p), dtype=bool)
+        for k in reversed(self._previous(layer)):  # score() for every request, in the same order
+            agree &= p[:, k - 1] == p[:, layer - 1]
+            total = np.where(agree, total + self._w[k - 1] * c[:, k - 1], total)
+        return total >= self.threshold

@@ -302,6 +302,12 @@ class DIMEE(Policy):
         alpha = self._alpha.get(layer)
         return alpha is not None and bool(view.exit_confidence(req, layer) >= alpha)
 
+    def decide_batch(self, layer: int, exits) -> np.ndarray | None:
+        if self.pools == "cluster":  # pools are chosen per request and may redirect: no batch form
+            return None
+        alpha = self._alpha.get(layer)
+        return np.zeros(len(exits.samples), dtype=bool) if alpha is None else exits.confidence(layer) >= alpha
+
     def redirect(self, req: Request, layer: int, view: SystemView) -> Plan | None:
         if self.pools == "cluster" and layer == self._pools[0][1] and self._pool.get(req.id) == len(self._pools) - 1:
             return self._pools[-1][2]  # hard: straight to the last tier for the rest of the model

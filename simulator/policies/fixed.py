@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import ConfigError
 from ..schema import require
 from .base import Plan, Policy, PolicyContext, Request, SystemView, all_on, split_plan
@@ -91,3 +93,8 @@ class FixedSplit(Policy):
         if not self.exit_at_split or layer != self.split:
             return False
         return bool(view.exit_confidence(req, layer) >= self.threshold)
+
+    def decide_batch(self, layer: int, exits) -> np.ndarray:
+        if not self.exit_at_split or layer != self.split:
+            return np.zeros(len(exits.samples), dtype=bool)
+        return exits.confidence(layer) >= self.threshold

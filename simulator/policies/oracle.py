@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .base import Plan, Policy, PolicyContext, Request, SystemView, every_layer_plan, scenario_plan
 from .registry import register
 
@@ -39,3 +41,6 @@ class Oracle(Policy):
 
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         return bool(self._correct[req.sample, layer - 1])
+
+    def decide_batch(self, layer: int, exits) -> np.ndarray:
+        return self._correct[exits.samples, layer - 1].copy()

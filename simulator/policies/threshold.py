@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..errors import ConfigError, unknown_key
 from .base import Policy, PolicyContext, Request, SystemView
 from .registry import register
@@ -52,3 +54,7 @@ class Threshold(Policy):
     def decide(self, req: Request, layer: int, view: SystemView) -> bool:
         alpha = self._alpha.get(layer)
         return alpha is not None and view.exit_confidence(req, layer) >= alpha
+
+    def decide_batch(self, layer: int, exits) -> np.ndarray:
+        alpha = self._alpha.get(layer)
+        return np.zeros(len(exits.samples), dtype=bool) if alpha is None else exits.confidence(layer) >= alpha
