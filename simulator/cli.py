@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace) -> int:
     from .config import load_scenario
     from .output import manifest, write_csv, write_manifest, write_parquet, write_yaml
-    from .runner import run_scenario
+    from .runner import engines_used, run_scenario
 
     overrides = list(args.overrides)
     if args.seed is not None:
@@ -91,7 +91,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     write_yaml(out / "policies.yaml", {"policies": res.decisions})
     write_manifest(out / "manifest.json", manifest(
         sc.seed, sc.profile, res.wall_s, kind="run", scenario=sc.name, source=str(args.scenario),
-        overrides=overrides, replications=sc.replications, requests=len(res.requests)))
+        overrides=overrides, replications=sc.replications, requests=len(res.requests), engine=sc.engine,
+        engines_used=engines_used(res.engines or [])))
     print(format_summary(res.summary))
     warn = res.summary["ci_warning"].iloc[0] if "ci_warning" in res.summary and len(res.summary) else ""
     if warn:

@@ -34,6 +34,7 @@ class RunResult:
     timeline: pd.DataFrame | None  # replication 0: bandwidth, queues, temperature over time
     wall_s: float
     decisions: list[dict]  # per policy x replication: resolved spec, start-time choices, what it learned
+    engines: list[dict] | None = None  # per policy x replication: the engine that ran it, and why (auto)
 
 
 def simulate_policy(sc: Scenario, spec: str | dict, replication: int, record_timeline: bool = False) -> SimResult:
@@ -87,4 +88,14 @@ def run_scenario(sc: Scenario, executor: Executor | None = None, progress: bool 
         scenario=sc, requests=requests, per_replication=per_rep, summary=summary,
         devices=pd.concat([r.devices for r in results], ignore_index=True),
         timeline=pd.concat(timelines, ignore_index=True) if timelines else None,
-        wall_s=time.perf_counter() - wall, decisions=[r.decisions for r in results if r.decisions])
+        wall_s=time.perf_counter() - wall, decisions=[r.decisions for r in results if r.decisions],
+        engines=[{"policy": r.policy, "replication": r.replication, "engine": r.engine, "reason": r.engine_reason}
+                 for r in results])
+
+
+def engines_used(engines: list[dict]) -> dict[str, str]:
+    """Per policy, the engine(s) that ran its replications (``simpy (why not fast)`` under ``auto``)."""
+    out: dict[str, set[str]] = {}
+    for e in engines:
+        out.setdefault(e["policy"], set()).add(e["engine"] + (f" ({e['reason']})" if e["reason"] else ""))
+    return {p: "; ".join(sorted(v)) for p, v in out.items()}
