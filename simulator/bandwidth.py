@@ -13,6 +13,7 @@ import bisect
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, ClassVar
 
 import numpy as np
@@ -44,6 +45,16 @@ class BandwidthPath:
         self.rates.append(rate)
         self.cum.append(self.cum[-1] + rate * duration)
         self.starts.append(self.starts[-1] + duration)
+
+    def extend_until(self, t: float) -> None:
+        """Generate the path beyond time ``t`` in bulk (the same steps and sums as one at a time)."""
+        while self.starts[-1] <= t:
+            steps = list(islice(self._steps, max(64, len(self.rates))))
+            d = np.fromiter((x[0] for x in steps), float, len(steps))
+            rate = np.fromiter((x[1] for x in steps), float, len(steps)) * 1e6
+            self.rates.extend(rate.tolist())
+            self.cum.extend(np.cumsum(np.concatenate(([self.cum[-1]], rate * d)))[1:].tolist())
+            self.starts.extend(np.cumsum(np.concatenate(([self.starts[-1]], d)))[1:].tolist())
 
     def _segment(self, t: float) -> int:
         while self.starts[-1] <= t:
@@ -201,9 +212,10 @@ class Lognormal(BandwidthSpec):
         mu = math.log(self.mean_mbps) - sigma**2 / 2
         innov = sigma * math.sqrt(1 - self.correlation**2)
         x = mu + sigma * rng.standard_normal()
-        while True:
-            yield self.interval_s, math.exp(x)
-            x = mu + self.correlation * (x - mu) + innov * rng.standard_normal()
+        while True:  # draws in blocks: the same numbers as one at a time (the path has its own stream)
+            for eps in rng.standard_normal(256).tolist():
+                yield self.interval_s, math.exp(x)
+                x = mu + self.correlation * (x - mu) + innov * eps
 
     def long_run_mbps(self) -> float:
         return self.mean_mbps

@@ -145,7 +145,7 @@ def request_frame(cols: dict, tier_names: list[str], link_names: list[str], labe
     if status is not None:
         df["failed_reason"], df["failovers"] = status
     df = df.sort_values("request_id", kind="stable").reset_index(drop=True)
-    names = np.array([*tier_names, ""])
+    names = pd.array([*tier_names, ""], dtype="str")  # taken from, so str columns are built fast
     done = df["exit_layer"].to_numpy() > 0
     layer_idx = np.maximum(df["exit_layer"].to_numpy() - 1, 0)
     s = df["sample"].to_numpy()
@@ -157,8 +157,9 @@ def request_frame(cols: dict, tier_names: list[str], link_names: list[str], labe
     failed = why != ""
     dropped = ~done & ~failed
     df["dropped"] = dropped
-    df["exit_tier"] = np.where(done, names[df["exit_tier_index"].to_numpy()], "")
-    df["drop_tier"] = np.where(dropped, names[df["dropped_tier_index"].to_numpy()], "")
+    blank = len(tier_names)
+    df["exit_tier"] = names.take(np.where(done, df["exit_tier_index"].to_numpy(), blank))
+    df["drop_tier"] = names.take(np.where(dropped, df["dropped_tier_index"].to_numpy(), blank))
     df["correct"] = done & split.correct[s, layer_idx]
     df["confidence"] = np.where(done, split.confidence[s, layer_idx], np.nan)
     df["energy_mobile_j"] = df["energy_compute_j"] + df["energy_radio_j"]

@@ -135,11 +135,13 @@ class FastSimulation:
         processed = np.zeros(V, dtype=bool)
         dropped_at = np.full(N, -1, dtype=np.int64)  # hop at which the request dropped
         books = {}
-        order = np.argsort(v_station, kind="stable")
+        any_drop = False
+        key = v_station.astype(np.int16) if len(st.what) < 2**15 else v_station  # small ints: radix sort
+        order = np.argsort(key, kind="stable")
         bounds = np.searchsorted(v_station[order], np.arange(len(st.what) + 1))
         for s, (kind, i, j) in enumerate(st.what):
             idx = order[bounds[s]:bounds[s + 1]]
-            if len(idx) and np.any(dropped_at >= 0):
+            if len(idx) and any_drop:
                 idx = idx[dropped_at[v_req[idx]] < 0]
             if not len(idx):
                 books[s] = None
@@ -160,11 +162,12 @@ class FastSimulation:
                 drop = books[s]["dropped"]
                 if drop is not None:
                     dropped_at[v_req[idx[drop]]] = v_hop[idx[drop]]
+                    any_drop = True
             else:
                 books[s] = self._transmit(kind, i, j, arr, v_amount[idx], idx, t_start, t_end, t_out)
 
         # per request, accumulated in hop order as the SimPy request process does
-        alive = processed & ~_dropped_visits(dropped_at, v_req, v_hop)
+        alive = processed & ~_dropped_visits(dropped_at, v_req, v_hop) if np.any(dropped_at >= 0) else processed
         last = first + n_hops - 1
         finish = np.where(dropped_at >= 0, t_in[first + np.maximum(dropped_at, 0)], t_out[last]) if N else born
         n_t = len(net.tiers)
@@ -174,6 +177,7 @@ class FastSimulation:
         queue = np.zeros((n_t, N))
         compute = np.zeros((n_t, N))
         radio = net.radio
+        from_mobile = np.asarray([lk.src == 0 for lk in net.links], dtype=bool)
         for h in range(int(n_hops.max()) if N else 0):
             sel = np.flatnonzero((v_hop == h) & alive)
             r, k, i = v_req[sel], v_kind[sel], v_index[sel]
@@ -181,7 +185,7 @@ class FastSimulation:
             ls, lr = sel[link], r[link]
             transfer[lr] += t_out[ls] - t_in[ls]
             if radio is not None:
-                src0 = np.asarray([net.links[x].src == 0 for x in i[link]], dtype=bool)
+                src0 = from_mobile[i[link]]
                 up = k[link] == UP
                 tx = t_end[ls] - t_start[ls]
                 bits = v_amount[ls]
@@ -262,7 +266,16 @@ class FastSimulation:
         tier_dropped = paths.index[pid, dh] if N else np.zeros(0, np.int64)
 
         def pick(final, at_drop):
-            return np.where(done, final[pid], at_drop[pid, dh]) if N else final[:0]
+            if not N:
+                return final[:0]
+            if done.all():
+                return final[pid]
+            return np.where(done, final[pid], at_drop[pid, dh])
+
+        def pick_text(final, at_drop):  # a str column, built by taking from its distinct values
+            values = pick(final, at_drop) if not done.all() else None
+            uniq, codes = np.unique(final if values is None else values, return_inverse=True)
+            return pd.array(uniq.tolist(), dtype="str").take(codes[pid] if values is None else codes)
 
         cols = {"request_id": np.arange(N, dtype=np.int64), "mobile": mobile, "sample": sample, "tokens": tokens,
                 "arrival_s": arrival, "finish_s": finish, "exit_layer": exit_layer,
@@ -273,13 +286,16 @@ class FastSimulation:
             cols[f"queue_s_{tier.name}"] = queue[t]
         for t, tier in enumerate(net.tiers):
             cols[f"compute_s_{tier.name}"] = compute[t]
-        nbytes = (np.where(done[:, None], paths.nbytes[pid], paths.drop_nbytes[pid, dh]) if N
-                  else np.zeros((0, len(net.links)), np.int64))
+        if N and done.all():
+            nbytes = paths.nbytes[pid]
+        else:
+            nbytes = (np.where(done[:, None], paths.nbytes[pid], paths.drop_nbytes[pid, dh]) if N
+                      else np.zeros((0, len(net.links)), np.int64))
         for i, link in enumerate(net.links):
             cols[f"bytes_{link.name}"] = nbytes[:, i]
-        cols["plan"] = pick(paths.plan, paths.drop_plan)
-        cols["plan_exits"] = pick(paths.plan_exits, paths.drop_exits)
-        cols["route"] = pick(paths.route, paths.drop_route)
+        cols["plan"] = pick_text(paths.plan, paths.drop_plan)
+        cols["plan_exits"] = pick_text(paths.plan_exits, paths.drop_exits)
+        cols["route"] = pick_text(paths.route, paths.drop_route)
         cols["explore"] = pick(paths.explore, paths.drop_explore)
         cols["layer_cost"] = np.where(done, paths.layer_cost[pid], 0.0) if N else np.zeros(0)
         cols["offload_cost"] = pick(paths.offload, paths.drop_offload)
@@ -315,8 +331,7 @@ def _dropped_visits(dropped_at, v_req, v_hop) -> np.ndarray:
 
 def _cover(path, horizon: float) -> None:
     """Generate ``path`` (a BandwidthPath) at least up to ``horizon`` (what SimPy would draw is a prefix)."""
-    while path.starts[-1] <= horizon:
-        path._extend()
+    path.extend_until(horizon)
 
 
 def _sequential_sum(x: np.ndarray) -> float:
