@@ -157,13 +157,11 @@ class Simulation:
         self.env.run(self._done)
         self.live.finish()
         end = self.env.now
-        requests = self.log.frame(self.label, self.replication, self.split, sc.workload.warmup_s,
-                                  sc.deadline_ms)
-        if self.live.rrc is not None:
-            requests = rrc_columns(requests, self.rrc)
+        records = self.log.records(self.label, self.replication, self.split, sc.workload.warmup_s, sc.deadline_ms)
+        requests = rrc_columns(records.frame(), self.rrc) if self.live.rrc is not None else None
         timeline = timeline_frame(self.live, self.label, self.replication, end) if self.record else None
         self.decisions["learned"] = self.policy.learned()
-        return SimResult(policy=self.label, replication=self.replication, requests=requests,
+        return SimResult(policy=self.label, replication=self.replication, requests=requests, records=records,
                          timeline=timeline, devices=device_frame(self.live, self.label, self.replication, end),
                          wall_s=time.perf_counter() - wall, decisions=self.decisions)
 

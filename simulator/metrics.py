@@ -10,42 +10,60 @@ SUMMARY_KEYS = ["policy", "replication"]
 
 def summarise_group(df: pd.DataFrame, tier_names: list[str], deadline_ms: float | None = None) -> dict:
     """Summary metrics of one group of request records (``failed``/``fail_rate`` when devices can fail)."""
-    df = df[~df["warmup"]]
-    n = len(df)
-    failing = "failed" in df
-    done = df[~df["dropped"] & ~df["failed"]] if failing else df[~df["dropped"]]
-    k = len(done)
-    lat = done["latency_ms"].to_numpy()
-    n_drop = int(df["dropped"].sum()) if failing else n - k
+    cols = [c for c in summary_inputs(tier_names) if c in df]
+    return summary_of({c: df[c].to_numpy() for c in cols}, tier_names, deadline_ms)
+
+
+def summary_inputs(tier_names: list[str]) -> list[str]:
+    """The request columns :func:`summary_of` reads (``failed`` only where devices can fail)."""
+    return ["warmup", "dropped", "failed", "latency_ms", "correct", "finish_s", "arrival_s", "exit_layer",
+            "exit_tier", "cost", "energy_mobile_j", "energy_compute_j", "energy_radio_j", "bytes_total",
+            *(f"queue_s_{t}" for t in tier_names)]
+
+
+def summary_of(a: dict[str, np.ndarray], tier_names: list[str], deadline_ms: float | None = None) -> dict:
+    """Summary metrics of one simulation's requests, from column arrays (:func:`summary_inputs`; rows in
+    request-id order): what ``run`` and ``sweep`` report, computed in numpy."""
+    keep = ~a["warmup"]
+    n = int(keep.sum())
+    failing = "failed" in a
+    ok = keep & ~a["dropped"] & ~a["failed"] if failing else keep & ~a["dropped"]
+    k = int(ok.sum())
+    lat = a["latency_ms"][ok]
+    n_drop = int(a["dropped"][keep].sum()) if failing else n - k
+
+    def mean(col: str) -> float:
+        return float(a[col][ok].mean()) if k else np.nan
+
     row: dict = {
         "requests": n,
         "completed": k,
         "dropped": n_drop,
         "drop_rate": n_drop / n if n else np.nan,
-        "accuracy": float(done["correct"].mean()) if k else np.nan,
+        "accuracy": mean("correct"),
         "latency_mean_ms": float(lat.mean()) if k else np.nan,
         "latency_p50_ms": float(np.percentile(lat, 50)) if k else np.nan,
         "latency_p95_ms": float(np.percentile(lat, 95)) if k else np.nan,
         "latency_p99_ms": float(np.percentile(lat, 99)) if k else np.nan,
     }
     if failing:
-        n_fail = int(df["failed"].sum())
+        n_fail = int(a["failed"][keep].sum())
         row["failed"], row["fail_rate"] = n_fail, n_fail / n if n else np.nan
     if deadline_ms is not None:
-        row["deadline_miss_rate"] = float(1 - (done["latency_ms"] <= deadline_ms).sum() / n) if n else np.nan
-    span = (done["finish_s"].max() - df["arrival_s"].min()) if k else np.nan
+        row["deadline_miss_rate"] = float(1 - (lat <= deadline_ms).sum() / n) if n else np.nan
+    span = (a["finish_s"][ok].max() - a["arrival_s"][keep].min()) if k else np.nan
     row["throughput_rps"] = k / span if k and span > 0 else np.nan
-    row["mean_exit_layer"] = float(done["exit_layer"].mean()) if k else np.nan
+    row["mean_exit_layer"] = mean("exit_layer")
+    tiers = a["exit_tier"][ok]
     for t in tier_names:
-        row[f"exit_frac_{t}"] = float((done["exit_tier"] == t).mean()) if k else np.nan
-    row["cost_mean"] = float(done["cost"].mean()) if k else np.nan
-    row["energy_mobile_j_per_req"] = float(done["energy_mobile_j"].mean()) if k else np.nan
-    row["energy_compute_j_per_req"] = float(done["energy_compute_j"].mean()) if k else np.nan
-    row["energy_radio_j_per_req"] = float(done["energy_radio_j"].mean()) if k else np.nan
-    row["bytes_per_req"] = float(done["bytes_total"].mean()) if k else np.nan
+        row[f"exit_frac_{t}"] = float((tiers == t).mean()) if k else np.nan
+    row["cost_mean"] = mean("cost")
+    row["energy_mobile_j_per_req"] = mean("energy_mobile_j")
+    row["energy_compute_j_per_req"] = mean("energy_compute_j")
+    row["energy_radio_j_per_req"] = mean("energy_radio_j")
+    row["bytes_per_req"] = mean("bytes_total")
     for t in tier_names:
-        col = f"queue_s_{t}"
-        row[f"queue_ms_{t}"] = float(done[col].mean() * 1e3) if k else np.nan
+        row[f"queue_ms_{t}"] = float(a[f"queue_s_{t}"][ok].mean() * 1e3) if k else np.nan
     return row
 
 
@@ -114,25 +132,47 @@ def paired_accuracy_drop(requests: pd.DataFrame, reference: str, n_boot: int = 2
     the bootstrap resamples profile samples (a sample recurs across requests and replications, so
     requests are not independent). Dropped, failed or warm-up requests are excluded from both sides of a pair.
     """
-    key = ["replication", "request_id"]
-    live = requests[~requests["warmup"]]
-    if "failed" in live:
-        live = live.assign(dropped=live["dropped"] | live["failed"])
-    ref = live[live["policy"] == reference].set_index(key)
+    cols = ["replication", "request_id", "sample", "correct", "dropped", "warmup"] + (
+        ["failed"] if "failed" in requests else [])
+    groups = [(name, {c: g[c].to_numpy() for c in cols}) for name, g in requests.groupby("policy", sort=False)]
+    return paired_drop_of(groups, reference, n_boot, seed)
+
+
+def paired_drop_of(groups: list[tuple[str, dict[str, np.ndarray]]], reference: str, n_boot: int = 2000,
+                   seed: int = 0) -> pd.DataFrame:
+    """:func:`paired_accuracy_drop` from column arrays per policy (``replication``, ``request_id``,
+    ``sample``, ``correct``, ``dropped``, ``warmup``, and ``failed`` where devices can fail), in order."""
+    out = ["policy", "acc_drop_pts", "acc_drop_ci95_lo", "acc_drop_ci95_hi"]
+    by_name = dict(groups)
+    if reference not in by_name:
+        return pd.DataFrame([], columns=out)
+
+    def live(a):
+        keep = ~a["warmup"]
+        lost = a["dropped"] | a["failed"] if "failed" in a else a["dropped"]
+        key = a["replication"].astype(np.int64) * (2**40) + a["request_id"].astype(np.int64)
+        return key[keep], a["sample"][keep], a["correct"][keep], lost[keep]
+
+    rkey, _, rcorrect, rlost = live(by_name[reference])
+    order = np.argsort(rkey, kind="stable")
+    rkey_sorted = rkey[order]
     rows = []
     rng = np.random.default_rng(seed)
-    for name, g in live.groupby("policy", sort=False):
-        pair = g.set_index(key)[["sample", "correct", "dropped"]].join(
-            ref[["correct", "dropped"]].add_suffix("_ref"), how="inner")
-        pair = pair[~pair["dropped"] & ~pair["dropped_ref"]]
-        d = pair["correct_ref"].to_numpy(float) - pair["correct"].to_numpy(float)
+    for name, a in groups:
+        key, sample, correct, lost = live(a)
+        pos = np.searchsorted(rkey_sorted, key)
+        pos_c = np.minimum(pos, max(len(rkey_sorted) - 1, 0))
+        found = (pos < len(rkey_sorted)) & (rkey_sorted[pos_c] == key) if len(rkey_sorted) else pos < 0
+        j = order[pos_c[found]]
+        keep = ~lost[found] & ~rlost[j]
+        d = rcorrect[j][keep].astype(float) - correct[found][keep].astype(float)
         if len(d) == 0:
             continue
-        _, cluster = np.unique(pair["sample"].to_numpy(), return_inverse=True)
+        _, cluster = np.unique(sample[found][keep], return_inverse=True)
         sums, counts = np.bincount(cluster, weights=d), np.bincount(cluster)
         pick = rng.integers(0, len(sums), (n_boot, len(sums)))
         boot = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
         lo, hi = np.percentile(boot, [2.5, 97.5])
         rows.append({"policy": name, "acc_drop_pts": 100 * d.mean(), "acc_drop_ci95_lo": 100 * lo,
                      "acc_drop_ci95_hi": 100 * hi})
-    return pd.DataFrame(rows, columns=["policy", "acc_drop_pts", "acc_drop_ci95_lo", "acc_drop_ci95_hi"])
+    return pd.DataFrame(rows, columns=out)

@@ -130,65 +130,156 @@ class RequestLog:
     def frame(self, label: str, replication: int, split: Split, warmup_s: float,
               deadline_ms: float | None) -> pd.DataFrame:
         """The ``requests.parquet`` rows of this simulation, sorted by request id."""
+        return self.records(label, replication, split, warmup_s, deadline_ms).frame()
+
+    def records(self, label: str, replication: int, split: Split, warmup_s: float,
+                deadline_ms: float | None) -> RequestRecords:
+        """These records as :class:`RequestRecords` (arrays; the table built when asked)."""
         status = (self._reason, self._failovers) if self.status else None
-        return request_frame(self._cols, self.tier_names, self.link_names, label, replication, split, warmup_s,
-                             deadline_ms, status)
+        return RequestRecords({k: np.asarray(v) if k not in TEXT_COLUMNS else v for k, v in self._cols.items()},
+                              self.tier_names, self.link_names, label, replication, split, warmup_s, deadline_ms,
+                              status)
+
+
+TEXT_COLUMNS = ("plan", "plan_exits", "route")
+
+
+class RequestRecords:
+    """The per-request records of one simulation as arrays: raw columns (:meth:`RequestLog.columns`, in
+    request-id order once sorted here), what follows from them (:meth:`derived`), and the
+    ``requests.parquet`` table, built only when asked (:meth:`frame`). ``status`` gives each request's
+    failure reason and failovers when devices can fail."""
+
+    def __init__(self, cols: dict, tier_names: list[str], link_names: list[str], label: str, replication: int,
+                 split: Split, warmup_s: float, deadline_ms: float | None,
+                 status: tuple[list, list] | None = None):
+        rid = np.asarray(cols["request_id"])
+        order = None if np.all(rid[1:] >= rid[:-1]) else np.argsort(rid, kind="stable")
+        self.cols = cols if order is None else {k: _take(v, order) for k, v in cols.items()}
+        self.status = None if status is None else tuple(_take(np.asarray(v, dtype=object if i == 0 else None), order)
+                                                        if order is not None else v for i, v in enumerate(status))
+        self.tier_names, self.link_names = list(tier_names), list(link_names)
+        self.label, self.replication, self.split = label, replication, split
+        self.warmup_s, self.deadline_ms = warmup_s, deadline_ms
+        self._derived: dict | None = None
+        self._frame: pd.DataFrame | None = None
+
+    def __len__(self) -> int:
+        return len(self.cols["request_id"])
+
+    def derived(self) -> dict[str, np.ndarray]:
+        """Per request, as arrays: ``done``, ``dropped``, ``failed``, ``warmup``, ``latency_ms``, ``correct``,
+        ``confidence``, ``energy_mobile_j``, ``bytes_total``, ``cost``, ``deadline_met`` (with a deadline)."""
+        if self._derived is None:
+            c, split = self.cols, self.split
+            exit_layer = np.asarray(c["exit_layer"])
+            done = exit_layer > 0
+            layer_idx = np.maximum(exit_layer - 1, 0)
+            s = np.asarray(c["sample"])
+            failed = (np.asarray(self.status[0], dtype=object) != "") if self.status is not None else \
+                np.zeros(len(s), dtype=bool)
+            latency = (np.asarray(c["finish_s"], dtype=float) - np.asarray(c["arrival_s"], dtype=float)) * 1e3
+            byte_cols = [np.asarray(c[f"bytes_{n}"]) for n in self.link_names]
+            d = {"done": done, "failed": failed, "dropped": ~done & ~failed,
+                 "warmup": np.asarray(c["arrival_s"]) < self.warmup_s, "latency_ms": latency,
+                 "correct": done & split.correct[s, layer_idx],
+                 "confidence": np.where(done, split.confidence[s, layer_idx], np.nan),
+                 "energy_mobile_j": np.asarray(c["energy_compute_j"]) + np.asarray(c["energy_radio_j"]),
+                 "bytes_total": np.sum(byte_cols, axis=0) if byte_cols else np.zeros(len(s), dtype=np.int64),
+                 "cost": np.where(done, np.asarray(c["layer_cost"]) + np.asarray(c["offload_cost"]), np.nan)}
+            if self.deadline_ms is not None:
+                d["deadline_met"] = done & (latency <= self.deadline_ms)
+            self._derived = d
+        return self._derived
+
+    def summary_arrays(self) -> dict[str, np.ndarray]:
+        """The columns :func:`simulator.metrics.summary_of` and the paired accuracy drop read."""
+        d, c = self.derived(), self.cols
+        names = np.array([*self.tier_names, ""])
+        a = {k: d[k] for k in ("warmup", "dropped", "latency_ms", "correct", "cost", "energy_mobile_j", "bytes_total")}
+        a["exit_tier"] = names[np.where(d["done"], np.asarray(c["exit_tier_index"]), len(self.tier_names))]
+        for k in ("finish_s", "arrival_s", "exit_layer", "energy_compute_j", "energy_radio_j", "request_id", "sample",
+                  *(f"queue_s_{t}" for t in self.tier_names)):
+            a[k] = np.asarray(c[k])
+        a["replication"] = np.full(len(self), self.replication, dtype=np.int64)
+        if self.status is not None:
+            a["failed"] = d["failed"]
+        return a
+
+    def column(self, name: str) -> np.ndarray:
+        """A raw or derived column as an array."""
+        d = self.derived()
+        return d[name] if name in d else np.asarray(self.cols[name])
+
+    def frame(self) -> pd.DataFrame:
+        """The ``requests.parquet`` rows, sorted by request id."""
+        if self._frame is None:
+            self._frame = _request_frame(self)
+        return self._frame
+
+
+def _take(v, order: np.ndarray):
+    return [v[i] for i in order] if isinstance(v, list) else np.asarray(v)[order]
 
 
 def request_frame(cols: dict, tier_names: list[str], link_names: list[str], label: str, replication: int,
                   split: Split, warmup_s: float, deadline_ms: float | None,
                   status: tuple[list, list] | None = None) -> pd.DataFrame:
-    """The ``requests.parquet`` rows from raw columns (:meth:`RequestLog.columns`, lists or arrays),
-    sorted by request id; ``status`` gives each request's failure reason and failovers when devices can
-    fail."""
-    df = pd.DataFrame(cols)
-    if status is not None:
-        df["failed_reason"], df["failovers"] = status
-    df = df.sort_values("request_id", kind="stable").reset_index(drop=True)
-    names = pd.array([*tier_names, ""], dtype="str")  # taken from, so str columns are built fast
-    done = df["exit_layer"].to_numpy() > 0
-    layer_idx = np.maximum(df["exit_layer"].to_numpy() - 1, 0)
-    s = df["sample"].to_numpy()
-    df.insert(0, "policy", label)
-    df.insert(1, "replication", replication)
-    df["sample_id"] = split.ids[s]
-    df["latency_ms"] = (df["finish_s"] - df["arrival_s"]) * 1e3
-    why = df.pop("failed_reason").to_numpy(dtype=object) if status is not None else np.full(len(df), "", object)
-    failed = why != ""
-    dropped = ~done & ~failed
+    """The ``requests.parquet`` rows from raw columns (:meth:`RequestLog.columns`, lists or arrays)."""
+    return RequestRecords(cols, tier_names, link_names, label, replication, split, warmup_s, deadline_ms,
+                          status).frame()
+
+
+def _request_frame(rec: RequestRecords) -> pd.DataFrame:
+    d = rec.derived()
+    df = pd.DataFrame(rec.cols)
+    if rec.status is not None:
+        df["failovers"] = rec.status[1]
+    names = pd.array([*rec.tier_names, ""], dtype="str")  # taken from, so str columns are built fast
+    done, failed, dropped = d["done"], d["failed"], d["dropped"]
+    df.insert(0, "policy", rec.label)
+    df.insert(1, "replication", rec.replication)
+    df["sample_id"] = rec.split.ids[df["sample"].to_numpy()]
+    df["latency_ms"] = d["latency_ms"]
     df["dropped"] = dropped
-    blank = len(tier_names)
+    blank = len(rec.tier_names)
     df["exit_tier"] = names.take(np.where(done, df["exit_tier_index"].to_numpy(), blank))
     df["drop_tier"] = names.take(np.where(dropped, df["dropped_tier_index"].to_numpy(), blank))
-    df["correct"] = done & split.correct[s, layer_idx]
-    df["confidence"] = np.where(done, split.confidence[s, layer_idx], np.nan)
-    df["energy_mobile_j"] = df["energy_compute_j"] + df["energy_radio_j"]
-    byte_cols = [f"bytes_{n}" for n in link_names]
-    df["bytes_total"] = df[byte_cols].sum(axis=1) if byte_cols else 0
-    df["cost"] = np.where(done, df["layer_cost"] + df["offload_cost"], np.nan)
-    df["warmup"] = df["arrival_s"] < warmup_s
-    if deadline_ms is not None:
-        df["deadline_met"] = done & (df["latency_ms"] <= deadline_ms)
-    if status is not None:
+    df["correct"] = d["correct"]
+    df["confidence"] = d["confidence"]
+    df["energy_mobile_j"] = d["energy_mobile_j"]
+    df["bytes_total"] = d["bytes_total"] if rec.link_names else 0
+    df["cost"] = d["cost"]
+    df["warmup"] = d["warmup"]
+    if rec.deadline_ms is not None:
+        df["deadline_met"] = d["deadline_met"]
+    if rec.status is not None:
+        why = np.asarray(rec.status[0], dtype=object)
         df["failed"] = failed
         df["status"] = np.where(done, "completed", np.where(failed, "failed", "dropped"))
         df["reason"] = np.where(dropped, "queue_full:" + df["drop_tier"], why)
     return df.drop(columns=["exit_tier_index", "dropped_tier_index", "layer_cost", "offload_cost"])
 
 
-@dataclass
 class SimResult:
-    """Flat outputs of one (policy, replication) simulation."""
+    """Flat outputs of one (policy, replication) simulation. ``requests`` (the per-request table) is
+    built from ``records`` the first time it is read; summaries read the arrays directly."""
 
-    policy: str
-    replication: int
-    requests: pd.DataFrame
-    timeline: pd.DataFrame | None
-    devices: pd.DataFrame
-    wall_s: float = 0.0
-    decisions: dict | None = None  # see policy_record
-    engine: str = "simpy"  # the engine that ran it (simulator/engines.py)
-    engine_reason: str = ""  # with engine: auto, why the fast engine did not
+    def __init__(self, policy: str, replication: int, requests: pd.DataFrame | None = None,
+                 timeline: pd.DataFrame | None = None, devices: pd.DataFrame | None = None, wall_s: float = 0.0,
+                 decisions: dict | None = None, engine: str = "simpy", engine_reason: str = "",
+                 records: RequestRecords | None = None):
+        self.policy, self.replication = policy, replication
+        self._requests, self.records = requests, records
+        self.timeline, self.devices, self.wall_s, self.decisions = timeline, devices, wall_s, decisions
+        self.engine = engine  # the engine that ran it (simulator/engines.py)
+        self.engine_reason = engine_reason  # with engine: auto, why the fast engine did not
+
+    @property
+    def requests(self) -> pd.DataFrame:
+        if self._requests is None:
+            self._requests = self.records.frame()
+        return self._requests
 
 
 def policy_record(policy, spec: str | dict, replication: int) -> dict:

@@ -1,8 +1,9 @@
 """Run every policy x replication of a scenario, on any ``concurrent.futures`` executor.
 
-:func:`simulate_policy` (one policy, one replication, on the scenario's engine) and :func:`summarise_run`
-(request rows -> per-replication and per-policy rows, with the paired accuracy drop against the
-reference) are the one way both ``run`` and ``sweep`` simulate and summarise a condition.
+:func:`simulate_policy` (one policy, one replication, on the scenario's engine) and
+:func:`summarise_results` (simulations -> per-replication and per-policy rows, with the paired accuracy
+drop against the reference, computed from the records' arrays) are the one way both ``run`` and
+``sweep`` simulate and summarise a condition.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from .config import Scenario
 from .engines import get_engine
-from .metrics import across_replications, paired_accuracy_drop, summarise
+from .metrics import across_replications, paired_accuracy_drop, paired_drop_of, summary_of
 from .policies.registry import policy_label
 from .records import SimResult
 
@@ -47,22 +49,47 @@ def with_accuracy_drop(table: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFr
     the reference policy, computed over the same requests (columns absent without the reference)."""
     if REFERENCE_POLICY not in set(requests["policy"]):
         return table
-    drop = paired_accuracy_drop(requests, REFERENCE_POLICY)
     if "replication" in table:
         per = [paired_accuracy_drop(g, REFERENCE_POLICY).assign(replication=r)
                for r, g in requests.groupby("replication", sort=False)]
-        drop = pd.concat(per, ignore_index=True)
-        return table.merge(drop, on=["policy", "replication"], how="left")
-    return table.merge(drop, on="policy", how="left")
+        return table.merge(pd.concat(per, ignore_index=True), on=["policy", "replication"], how="left")
+    return table.merge(paired_accuracy_drop(requests, REFERENCE_POLICY), on="policy", how="left")
 
 
-def summarise_run(sc: Scenario, requests: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Request rows of every policy -> (one row per policy x replication, one row per policy)."""
-    per_rep = summarise(requests, sc.tier_names, sc.deadline_ms)
+def summarise_results(sc: Scenario, results: list[SimResult], per_replication_drop: bool = False
+                      ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Simulations of a condition -> (one row per policy x replication, one row per policy; None when
+    ``per_replication_drop``, which puts the paired accuracy drop on the per-replication rows instead),
+    from the records' arrays: no per-request table is built."""
+    per_rep = pd.DataFrame([{"policy": r.policy, "replication": r.replication,
+                             **summary_of(_arrays(r), sc.tier_names, sc.deadline_ms)} for r in results])
+    groups = [(r.policy, _arrays(r)) for r in results]
+    if per_replication_drop:
+        reps = dict.fromkeys(r.replication for r in results)
+        drops = [paired_drop_of([g for g, r in zip(groups, results, strict=True) if r.replication == rep],
+                                REFERENCE_POLICY).assign(replication=rep) for rep in reps]
+        if any(p == REFERENCE_POLICY for p, _ in groups):
+            per_rep = per_rep.merge(pd.concat(drops, ignore_index=True), on=["policy", "replication"], how="left")
+        return per_rep, None
     summary = across_replications(per_rep)
     order = {policy_label(s): i for i, s in enumerate(sc.policies)}
     summary = summary.sort_values("policy", key=lambda c: c.map(order)).reset_index(drop=True)
-    return per_rep, with_accuracy_drop(summary, requests)
+    if any(p == REFERENCE_POLICY for p, _ in groups):
+        merged: dict[str, dict] = {}
+        for p, a in groups:  # pooled over replications, in request order
+            m = merged.setdefault(p, {k: [] for k in a})
+            for k, v in a.items():
+                m[k].append(v)
+        pooled = [(p, {k: np.concatenate(v) for k, v in m.items()}) for p, m in merged.items()]
+        summary = summary.merge(paired_drop_of(pooled, REFERENCE_POLICY), on="policy", how="left")
+    return per_rep, summary
+
+
+def _arrays(r: SimResult) -> dict:
+    if r.records is None:  # a result built from a table (tests, older engines)
+        req = r.requests
+        return {c: req[c].to_numpy() for c in req.columns}
+    return r.records.summary_arrays()
 
 
 def _task(args: tuple[Scenario, str | dict, int, bool]) -> SimResult:
@@ -82,7 +109,7 @@ def run_scenario(sc: Scenario, executor: Executor | None = None, progress: bool 
         mapped = tqdm(mapped, total=len(tasks), desc=sc.name, unit="sim", leave=False)
     results = list(mapped)
     requests = pd.concat([r.requests for r in results], ignore_index=True)
-    per_rep, summary = summarise_run(sc, requests)
+    per_rep, summary = summarise_results(sc, results)
     timelines = [r.timeline for r in results if r.timeline is not None]
     return RunResult(
         scenario=sc, requests=requests, per_replication=per_rep, summary=summary,

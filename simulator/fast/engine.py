@@ -18,7 +18,7 @@ from ..config import Scenario
 from ..policies.base import PolicyContext
 from ..policies.registry import make_policy, policy_label
 from ..profile import get_profile
-from ..records import SimResult, policy_record, request_frame
+from ..records import RequestRecords, SimResult, policy_record
 from ..streams import ARRIVALS, POLICY, SAMPLES, stream
 from ..thermal import ThermalState
 from ..topology import Network, build_network
@@ -201,14 +201,12 @@ class FastSimulation:
 
         cols = self._columns(paths, pid, dropped_at, arrival, finish, mobile, sample, transfer, e_comp, e_radio,
                              queue, compute)
-        requests = request_frame(cols, [t.name for t in net.tiers], [lk.name for lk in net.links], self.label,
+        records = RequestRecords(cols, [t.name for t in net.tiers], [lk.name for lk in net.links], self.label,
                                  self.replication, self.split, sc.workload.warmup_s, sc.deadline_ms)
         devices = self._device_frame(st, books, end_s)
         self.decisions["learned"] = self.policy.learned()
-        res = SimResult(policy=self.label, replication=self.replication, requests=requests, timeline=None,
-                        devices=devices, wall_s=time.perf_counter() - wall, decisions=self.decisions)
-        res.engine = "fast"
-        return res
+        return SimResult(policy=self.label, replication=self.replication, records=records, devices=devices,
+                         wall_s=time.perf_counter() - wall, decisions=self.decisions, engine="fast")
 
     # -- stations -----------------------------------------------------------------------------
     def _name(self, kind: int, i: int, j: int) -> str:

@@ -39,21 +39,14 @@ class RunTask:
 
 def run_one(task: RunTask) -> dict[str, Any]:
     """Simulate every policy of one run; returns ``{"rows": [...]}`` or ``{"error": "..."}``."""
-    import pandas as pd
-
     from ..config import scenario_from_dict
-    from ..runner import simulate_policy, summarise, with_accuracy_drop
+    from ..runner import simulate_policy, summarise_results
 
     try:
         sc = scenario_from_dict(task.config, Path(task.base_dir))
-        frames = []
-        for spec in sc.policies:
-            res = simulate_policy(sc, spec, task.replication, record_timeline=False)
-            frames.append(res.requests)
-            del res
-        requests = pd.concat(frames, ignore_index=True)
-        del frames
-        table = with_accuracy_drop(summarise(requests, sc.tier_names, sc.deadline_ms), requests)
+        results = [simulate_policy(sc, spec, task.replication, record_timeline=False) for spec in sc.policies]
+        table, _ = summarise_results(sc, results, per_replication_drop=True)
+        del results
         rows = []
         for row in table.to_dict("records"):
             row.pop("replication", None)
