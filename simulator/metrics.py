@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
@@ -130,7 +132,8 @@ def paired_accuracy_drop(requests: pd.DataFrame, reference: str, n_boot: int = 2
 
     All policies serve the same requests (same samples), so the difference is taken request by request;
     the bootstrap resamples profile samples (a sample recurs across requests and replications, so
-    requests are not independent). Dropped, failed or warm-up requests are excluded from both sides of a pair.
+    requests are not independent). Dropped, failed or warm-up requests are excluded from both sides of a
+    pair. See :func:`paired_drop_of`.
     """
     cols = ["replication", "request_id", "sample", "correct", "dropped", "warmup"] + (
         ["failed"] if "failed" in requests else [])
@@ -141,7 +144,12 @@ def paired_accuracy_drop(requests: pd.DataFrame, reference: str, n_boot: int = 2
 def paired_drop_of(groups: list[tuple[str, dict[str, np.ndarray]]], reference: str, n_boot: int = 2000,
                    seed: int = 0) -> pd.DataFrame:
     """:func:`paired_accuracy_drop` from column arrays per policy (``replication``, ``request_id``,
-    ``sample``, ``correct``, ``dropped``, ``warmup``, and ``failed`` where devices can fail), in order."""
+    ``sample``, ``correct``, ``dropped``, ``warmup``, and ``failed`` where devices can fail), in order.
+
+    The bootstrap draws ``n_boot`` resamples (with replacement) of the samples the reference served, once,
+    and every policy's interval uses the same resamples (its pairs' sums and counts per sample, weighted by
+    how often a resample holds that sample), so intervals of different policies are paired too.
+    """
     out = ["policy", "acc_drop_pts", "acc_drop_ci95_lo", "acc_drop_ci95_hi"]
     by_name = dict(groups)
     if reference not in by_name:
@@ -153,26 +161,43 @@ def paired_drop_of(groups: list[tuple[str, dict[str, np.ndarray]]], reference: s
         key = a["replication"].astype(np.int64) * (2**40) + a["request_id"].astype(np.int64)
         return key[keep], a["sample"][keep], a["correct"][keep], lost[keep]
 
-    rkey, _, rcorrect, rlost = live(by_name[reference])
+    rkey, rsample, rcorrect, rlost = live(by_name[reference])
     order = np.argsort(rkey, kind="stable")
     rkey_sorted = rkey[order]
-    rows = []
-    rng = np.random.default_rng(seed)
+    universe = np.unique(rsample[~rlost])
+    names, means, sums, counts = [], [], [], []
     for name, a in groups:
         key, sample, correct, lost = live(a)
-        pos = np.searchsorted(rkey_sorted, key)
-        pos_c = np.minimum(pos, max(len(rkey_sorted) - 1, 0))
-        found = (pos < len(rkey_sorted)) & (rkey_sorted[pos_c] == key) if len(rkey_sorted) else pos < 0
-        j = order[pos_c[found]]
+        pos = np.minimum(np.searchsorted(rkey_sorted, key), max(len(rkey_sorted) - 1, 0))
+        found = rkey_sorted[pos] == key if len(rkey_sorted) else np.zeros(len(key), dtype=bool)
+        j = order[pos[found]]
         keep = ~lost[found] & ~rlost[j]
         d = rcorrect[j][keep].astype(float) - correct[found][keep].astype(float)
         if len(d) == 0:
             continue
-        _, cluster = np.unique(sample[found][keep], return_inverse=True)
-        sums, counts = np.bincount(cluster, weights=d), np.bincount(cluster)
-        pick = rng.integers(0, len(sums), (n_boot, len(sums)))
-        boot = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
-        lo, hi = np.percentile(boot, [2.5, 97.5])
-        rows.append({"policy": name, "acc_drop_pts": 100 * d.mean(), "acc_drop_ci95_lo": 100 * lo,
-                     "acc_drop_ci95_hi": 100 * hi})
-    return pd.DataFrame(rows, columns=out)
+        cluster = np.searchsorted(universe, sample[found][keep])
+        names.append(name)
+        means.append(d.mean())
+        sums.append(np.bincount(cluster, weights=d, minlength=len(universe)))
+        counts.append(np.bincount(cluster, minlength=len(universe)))
+    if not names:
+        return pd.DataFrame([], columns=out)
+    w = _resample_weights(len(universe), n_boot, seed)
+    both = np.concatenate([np.stack(sums, axis=1), np.stack(counts, axis=1)], axis=1)
+    exact32 = np.abs(both).sum(axis=0).max() * w.max() < 2**24  # integer sums, exact in float32
+    wb = (w @ both.astype(np.float32)).astype(float) if exact32 else w.astype(float) @ both
+    num, den = wb[:, :len(names)], wb[:, len(names):]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo, hi = np.nanpercentile(num / den, [2.5, 97.5], axis=0)
+    return pd.DataFrame({"policy": names, "acc_drop_pts": 100 * np.asarray(means), "acc_drop_ci95_lo": 100 * lo,
+                         "acc_drop_ci95_hi": 100 * hi}, columns=out)
+
+
+@lru_cache(maxsize=8)
+def _resample_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """[n_boot, n]: how many times each of n clusters is drawn in each of n_boot resamples of size n
+    (uniform, with replacement); depends only on (n, n_boot, seed), so it is kept for the next call."""
+    pick = np.random.default_rng(seed).integers(0, n, (n_boot, n)) + (np.arange(n_boot) * n)[:, None]
+    w = np.bincount(pick.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float32)
+    w.flags.writeable = False
+    return w

@@ -212,8 +212,9 @@ class RequestRecords:
         return d[name] if name in d else np.asarray(self.cols[name])
 
     def frame(self) -> pd.DataFrame:
-        """The ``requests.parquet`` rows, sorted by request id."""
+        """The ``requests.parquet`` rows, sorted by request id (a column given as a function is built now)."""
         if self._frame is None:
+            self.cols = {k: v() if callable(v) else v for k, v in self.cols.items()}
             self._frame = _request_frame(self)
         return self._frame
 
@@ -266,14 +267,21 @@ class SimResult:
     built from ``records`` the first time it is read; summaries read the arrays directly."""
 
     def __init__(self, policy: str, replication: int, requests: pd.DataFrame | None = None,
-                 timeline: pd.DataFrame | None = None, devices: pd.DataFrame | None = None, wall_s: float = 0.0,
+                 timeline: pd.DataFrame | None = None, devices=None, wall_s: float = 0.0,
                  decisions: dict | None = None, engine: str = "simpy", engine_reason: str = "",
                  records: RequestRecords | None = None):
         self.policy, self.replication = policy, replication
         self._requests, self.records = requests, records
-        self.timeline, self.devices, self.wall_s, self.decisions = timeline, devices, wall_s, decisions
+        self._devices = devices  # a table, or a function that builds it when first read
+        self.timeline, self.wall_s, self.decisions = timeline, wall_s, decisions
         self.engine = engine  # the engine that ran it (simulator/engines.py)
         self.engine_reason = engine_reason  # with engine: auto, why the fast engine did not
+
+    @property
+    def devices(self) -> pd.DataFrame:
+        if callable(self._devices):
+            self._devices = self._devices()
+        return self._devices
 
     @property
     def requests(self) -> pd.DataFrame:

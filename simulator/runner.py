@@ -56,24 +56,14 @@ def with_accuracy_drop(table: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFr
     return table.merge(paired_accuracy_drop(requests, REFERENCE_POLICY), on="policy", how="left")
 
 
-def summarise_results(sc: Scenario, results: list[SimResult], per_replication_drop: bool = False
-                      ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Simulations of a condition -> (one row per policy x replication, one row per policy; None when
-    ``per_replication_drop``, which puts the paired accuracy drop on the per-replication rows instead),
-    from the records' arrays: no per-request table is built."""
-    per_rep = pd.DataFrame([{"policy": r.policy, "replication": r.replication,
-                             **summary_of(_arrays(r), sc.tier_names, sc.deadline_ms)} for r in results])
-    groups = [(r.policy, _arrays(r)) for r in results]
-    if per_replication_drop:
-        reps = dict.fromkeys(r.replication for r in results)
-        drops = [paired_drop_of([g for g, r in zip(groups, results, strict=True) if r.replication == rep],
-                                REFERENCE_POLICY).assign(replication=rep) for rep in reps]
-        if any(p == REFERENCE_POLICY for p, _ in groups):
-            per_rep = per_rep.merge(pd.concat(drops, ignore_index=True), on=["policy", "replication"], how="left")
-        return per_rep, None
+def summarise_results(sc: Scenario, results: list[SimResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulations of a condition -> (one row per policy x replication, one row per policy with the
+    paired accuracy drop pooled over replications), from the records' arrays: no per-request table."""
+    per_rep = pd.DataFrame(replication_rows(sc, results, with_drop=False))
     summary = across_replications(per_rep)
     order = {policy_label(s): i for i, s in enumerate(sc.policies)}
     summary = summary.sort_values("policy", key=lambda c: c.map(order)).reset_index(drop=True)
+    groups = [(r.policy, _arrays(r)) for r in results]
     if any(p == REFERENCE_POLICY for p, _ in groups):
         merged: dict[str, dict] = {}
         for p, a in groups:  # pooled over replications, in request order
@@ -83,6 +73,24 @@ def summarise_results(sc: Scenario, results: list[SimResult], per_replication_dr
         pooled = [(p, {k: np.concatenate(v) for k, v in m.items()}) for p, m in merged.items()]
         summary = summary.merge(paired_drop_of(pooled, REFERENCE_POLICY), on="policy", how="left")
     return per_rep, summary
+
+
+def replication_rows(sc: Scenario, results: list[SimResult], with_drop: bool = True) -> list[dict]:
+    """One summary row per simulation (policy x replication), with the paired accuracy drop against the
+    reference in the same replication when ``with_drop`` (and the reference ran)."""
+    arrays = [_arrays(r) for r in results]
+    rows = [{"policy": r.policy, "replication": r.replication, **summary_of(a, sc.tier_names, sc.deadline_ms)}
+            for r, a in zip(results, arrays, strict=True)]
+    if not with_drop or not any(r.policy == REFERENCE_POLICY for r in results):
+        return rows
+    for rep in dict.fromkeys(r.replication for r in results):
+        idx = [i for i, r in enumerate(results) if r.replication == rep]
+        drop = paired_drop_of([(results[i].policy, arrays[i]) for i in idx], REFERENCE_POLICY).set_index("policy")
+        for i in idx:
+            got = drop.loc[results[i].policy] if results[i].policy in drop.index else None
+            for col in drop.columns:
+                rows[i][col] = float(got[col]) if got is not None else np.nan
+    return rows
 
 
 def _arrays(r: SimResult) -> dict:

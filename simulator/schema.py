@@ -13,6 +13,7 @@ import dataclasses
 import math
 import reprlib
 import types
+from functools import cache
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError, unknown_key
@@ -88,14 +89,19 @@ def _key(f: dataclasses.Field) -> str:
     return f.metadata.get("key", f.name)
 
 
+@cache
+def _schema(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
+    """Type hints and init fields (by YAML key) of a dataclass, worked out once per class."""
+    return get_type_hints(cls), {_key(f): f for f in dataclasses.fields(cls) if f.init}
+
+
 def build(cls: type[T], data: Any, path: str = "") -> T:
     """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"'{path or 'scenario'}' must be a mapping, got {data!r}")
-    hints = get_type_hints(cls)
-    fields = {_key(f): f for f in dataclasses.fields(cls) if f.init}
+    hints, fields = _schema(cls)
     for key in data:
         if key not in fields:
             raise unknown_key(str(key), path, fields)

@@ -9,7 +9,9 @@ station is served: the request's birth for its first hop, else the end of its pr
 
 from __future__ import annotations
 
+import threading
 import time
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -25,25 +27,26 @@ from ..topology import Network, build_network
 from ..workload import arrival_times, sample_indices
 from . import kernels
 from .paths import DEVICE, DOWN, UP, Paths, sample_paths
-from .support import Unsupported, why_not
+from .support import Unsupported, scenario_why_not
 
 
 def simulate(sc: Scenario, policy_spec: str | dict, replication: int = 0,
              record_timeline: bool = False) -> SimResult:
     """Run one policy for one replication of a scenario; :class:`Unsupported` outside the engine's scope."""
-    reason = why_not(sc, policy_spec, record_timeline)
-    if reason is not None:
-        raise Unsupported(f"engine 'fast' does not simulate this: {reason}; use engine: auto or simpy")
-    return FastSimulation(sc, policy_spec, replication).run()
+    sim = FastSimulation(sc, policy_spec, replication, record_timeline=record_timeline)
+    if sim.reason is not None:
+        raise Unsupported(f"engine 'fast' does not simulate this: {sim.reason}; use engine: auto or simpy")
+    return sim.run()
 
 
 def simulate_auto(sc: Scenario, policy_spec: str | dict, replication: int = 0,
                   record_timeline: bool = False) -> SimResult:
     """The fast engine where it gives the exact answer, the SimPy engine otherwise (saying why)."""
-    reason = why_not(sc, policy_spec, record_timeline)
+    sim = FastSimulation(sc, policy_spec, replication, record_timeline=record_timeline)
+    reason = sim.reason
     if reason is None:
         try:
-            return FastSimulation(sc, policy_spec, replication).run()
+            return sim.run()
         except Unsupported as e:
             reason = str(e)
     from ..engine import simulate as simulate_simpy
@@ -70,26 +73,35 @@ class _Stations:
             self.what += [(kind, i, j) for j in range(len(net.devices[at]))]
 
 
-class FastSimulation:
-    """One policy, one replication of a scenario, on the fast engine."""
+class Condition:
+    """What every policy of one replication of a scenario shares: the network (its bandwidth paths are
+    the same realisations for all), the requests (arrivals, births, mobiles, samples), the stations.
+    Built once and kept for the next policy of the same scenario object and replication."""
 
-    def __init__(self, sc: Scenario, policy_spec: str | dict, replication: int = 0, split: str = "eval"):
-        self.sc = sc
+    _last = threading.local()
+
+    def __init__(self, sc: Scenario, replication: int, split: str):
+        self.sc, self.replication, self.split_name = sc, replication, split
         self.profile = get_profile(sc.profile)
         self.split = self.profile.splits[split]
-        self.replication = replication
-        self.label = policy_label(policy_spec)
-        self.network = net = build_network(sc, self.profile, split, replication)
-        self.policy = make_policy(policy_spec)
-        self.policy.start(PolicyContext(
-            profile=self.profile, tiers=net.tiers, num_layers=self.profile.num_layers, cost=net.cost,
-            rng=stream(sc.seed, replication, POLICY),
-            hindsight_split=self.split if self.policy.hindsight else None))
-        self.decisions = policy_record(self.policy, policy_spec, replication)
+        self.reason = scenario_why_not(sc)
+        self.network = build_network(sc, self.profile, split, replication) if self.reason is None else None
+        self._requests = None
 
-    # -- inputs -------------------------------------------------------------------------------
-    def _requests(self):
+    @classmethod
+    def of(cls, sc: Scenario, replication: int, split: str = "eval") -> Condition:
+        last = getattr(cls._last, "value", None)
+        if last is None or last.sc is not sc or last.replication != replication or last.split_name != split:
+            last = cls._last.value = cls(sc, replication, split)
+        return last
+
+    def requests(self):
         """Arrival, birth time, mobile and sample of every request, in request-id order."""
+        if self._requests is None:
+            self._requests = self._draw_requests()
+        return self._requests
+
+    def _draw_requests(self):
         sc, n = self.sc, self.network.n_mobiles
         parts = []
         for m in range(n):
@@ -101,20 +113,55 @@ class FastSimulation:
         arrival, born, mobile, sample = (np.concatenate([p[i] for p in parts]) for i in range(4))
         order = np.lexsort((mobile, born))  # request ids go in order of birth (mobile order at ties)
         arrival, born, mobile, sample = arrival[order], born[order], mobile[order], sample[order]
+        tie = None
         if n > 1 and len(born) > 1:
             same = born[1:] == born[:-1]
             if np.any(same & (mobile[1:] != mobile[:-1])):
-                raise Unsupported("requests of different mobiles arrive at the same instant")
-        return arrival, born, mobile, sample
+                tie = "requests of different mobiles arrive at the same instant"
+        return arrival, born, mobile, sample, tie
+
+    @cached_property
+    def stations(self) -> _Stations:
+        return _Stations(self.network)
+
+
+class FastSimulation:
+    """One policy, one replication of a scenario, on the fast engine (``reason`` says why not, if not)."""
+
+    def __init__(self, sc: Scenario, policy_spec: str | dict, replication: int = 0, split: str = "eval",
+                 record_timeline: bool = False):
+        self.sc = sc
+        self.replication = replication
+        self.label = policy_label(policy_spec)
+        self.policy = make_policy(policy_spec)
+        self.condition = cond = Condition.of(sc, replication, split)
+        self.profile, self.split, self.network = cond.profile, cond.split, cond.network
+        if not self.policy.feed_forward:
+            self.reason = (f"policy {self.policy.registered_name!r} decides from the system's state (an online "
+                           f"learner or a partitioner)")
+        elif record_timeline:
+            self.reason = "a timeline is recorded (set timeline: false)"
+        else:
+            self.reason = cond.reason
+        if self.reason is not None:
+            return
+        net = self.network
+        self.policy.start(PolicyContext(
+            profile=self.profile, tiers=net.tiers, num_layers=self.profile.num_layers, cost=net.cost,
+            rng=stream(sc.seed, replication, POLICY),
+            hindsight_split=self.split if self.policy.hindsight else None))
+        self.decisions = policy_record(self.policy, policy_spec, replication)
 
     # -- run ----------------------------------------------------------------------------------
     def run(self) -> SimResult:
         wall = time.perf_counter()
         net, sc = self.network, self.sc
-        arrival, born, mobile, sample = self._requests()
+        arrival, born, mobile, sample, tie = self.condition.requests()
+        if tie:
+            raise Unsupported(tie)
         N = len(arrival)
         paths = sample_paths(self.policy, net, self.split, sample) if N else None
-        st = _Stations(net)
+        st = self.condition.stations
         att = np.asarray(net.attachment, dtype=np.int64)  # [mobile, tier]
 
         # visits: request-major, hop order
@@ -203,7 +250,7 @@ class FastSimulation:
                              queue, compute)
         records = RequestRecords(cols, [t.name for t in net.tiers], [lk.name for lk in net.links], self.label,
                                  self.replication, self.split, sc.workload.warmup_s, sc.deadline_ms)
-        devices = self._device_frame(st, books, end_s)
+        devices = lambda: self._device_frame(st, books, end_s)  # noqa: E731 - built when read
         self.decisions["learned"] = self.policy.learned()
         return SimResult(policy=self.label, replication=self.replication, records=records, devices=devices,
                          wall_s=time.perf_counter() - wall, decisions=self.decisions, engine="fast")
@@ -244,8 +291,7 @@ class FastSimulation:
         horizon = float(arr[-1]) + 1.0
         while True:
             _cover(path, horizon)
-            start, end, out, status = kernels.link_station(arr, bits, c.latency_s, np.asarray(path.starts),
-                                                           np.asarray(path.rates), np.asarray(path.cum))
+            start, end, out, status = kernels.link_station(arr, bits, c.latency_s, *_path_arrays(path))
             if status != kernels.NEED_MORE_PATH:
                 break
             horizon = 2.0 * max(horizon, path.starts[-1]) + 1.0
@@ -291,9 +337,9 @@ class FastSimulation:
                       else np.zeros((0, len(net.links)), np.int64))
         for i, link in enumerate(net.links):
             cols[f"bytes_{link.name}"] = nbytes[:, i]
-        cols["plan"] = pick_text(paths.plan, paths.drop_plan)
-        cols["plan_exits"] = pick_text(paths.plan_exits, paths.drop_exits)
-        cols["route"] = pick_text(paths.route, paths.drop_route)
+        cols["plan"] = lambda: pick_text(paths.plan, paths.drop_plan)  # built with the table, if ever
+        cols["plan_exits"] = lambda: pick_text(paths.plan_exits, paths.drop_exits)
+        cols["route"] = lambda: pick_text(paths.route, paths.drop_route)
         cols["explore"] = pick(paths.explore, paths.drop_explore)
         cols["layer_cost"] = np.where(done, paths.layer_cost[pid], 0.0) if N else np.zeros(0)
         cols["offload_cost"] = pick(paths.offload, paths.drop_offload)
@@ -330,6 +376,14 @@ def _dropped_visits(dropped_at, v_req, v_hop) -> np.ndarray:
 def _cover(path, horizon: float) -> None:
     """Generate ``path`` (a BandwidthPath) at least up to ``horizon`` (what SimPy would draw is a prefix)."""
     path.extend_until(horizon)
+
+
+def _path_arrays(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A bandwidth path's steps as arrays (kept on the path until it grows)."""
+    cached = getattr(path, "_fast_arrays", None)
+    if cached is None or len(cached[0]) != len(path.starts):
+        cached = path._fast_arrays = (np.asarray(path.starts), np.asarray(path.rates), np.asarray(path.cum))
+    return cached
 
 
 def _sequential_sum(x: np.ndarray) -> float:

@@ -25,6 +25,11 @@ def why_not(sc: Scenario, policy_spec: str | dict, record_timeline: bool = False
                 f"a partitioner)")
     if record_timeline:
         return "a timeline is recorded (set timeline: false)"
+    return scenario_why_not(sc)
+
+
+def scenario_why_not(sc: Scenario) -> str | None:
+    """What of the scenario itself keeps the fast engine out (None: nothing)."""
     if sc.mobility is not None:
         return "mobility (handover) is set"
     catalogue = sc.catalogue()

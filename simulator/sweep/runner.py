@@ -40,15 +40,15 @@ class RunTask:
 def run_one(task: RunTask) -> dict[str, Any]:
     """Simulate every policy of one run; returns ``{"rows": [...]}`` or ``{"error": "..."}``."""
     from ..config import scenario_from_dict
-    from ..runner import simulate_policy, summarise_results
+    from ..runner import replication_rows, simulate_policy
 
     try:
         sc = scenario_from_dict(task.config, Path(task.base_dir))
         results = [simulate_policy(sc, spec, task.replication, record_timeline=False) for spec in sc.policies]
-        table, _ = summarise_results(sc, results, per_replication_drop=True)
+        table = replication_rows(sc, results)
         del results
         rows = []
-        for row in table.to_dict("records"):
+        for row in table:
             row.pop("replication", None)
             rows.append({"run_key": task.run_key, "condition": task.condition,
                          "replication": task.replication, **task.axes, **row})
