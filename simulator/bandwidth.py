@@ -33,14 +33,38 @@ def register(cls: type[BandwidthSpec]) -> type[BandwidthSpec]:
 class BandwidthPath:
     """A realised bandwidth sample path: steps ``(start_s, bits_per_s)`` generated on demand."""
 
-    def __init__(self, steps: Iterator[tuple[float, float]]):
+    def __init__(self, steps: Iterator[tuple[float, float]] | None = None,
+                 blocks: Iterator[tuple[np.ndarray, np.ndarray]] | None = None):
         self._steps = steps  # yields (duration_s, mbps)
+        self._blocks = blocks  # or yields blocks of them: (durations_s, mbps) arrays
+        self._pending: tuple[list[float], list[float]] = ([], [])
+        self._at = 0  # next pending step
         self.starts: list[float] = [0.0]
         self.rates: list[float] = []  # bit/s
         self.cum: list[float] = [0.0]  # bits delivered from t=0 to starts[i]
 
+    def _next_step(self) -> tuple[float, float]:
+        if self._blocks is None:
+            return next(self._steps)
+        if self._at >= len(self._pending[0]):
+            d, m = next(self._blocks)
+            self._pending, self._at = (d.tolist(), m.tolist()), 0
+        self._at += 1
+        return self._pending[0][self._at - 1], self._pending[1][self._at - 1]
+
+    def _next_block(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._blocks is None:
+            steps = list(islice(self._steps, max(64, len(self.rates))))
+            return (np.fromiter((x[0] for x in steps), float, len(steps)),
+                    np.fromiter((x[1] for x in steps), float, len(steps)))
+        if self._at < len(self._pending[0]):
+            d, m = (np.asarray(x[self._at:], dtype=float) for x in self._pending)
+            self._pending, self._at = ([], []), 0
+            return d, m
+        return next(self._blocks)
+
     def _extend(self) -> None:
-        duration, mbps = next(self._steps)
+        duration, mbps = self._next_step()
         rate = mbps * 1e6
         self.rates.append(rate)
         self.cum.append(self.cum[-1] + rate * duration)
@@ -49,9 +73,8 @@ class BandwidthPath:
     def extend_until(self, t: float) -> None:
         """Generate the path beyond time ``t`` in bulk (the same steps and sums as one at a time)."""
         while self.starts[-1] <= t:
-            steps = list(islice(self._steps, max(64, len(self.rates))))
-            d = np.fromiter((x[0] for x in steps), float, len(steps))
-            rate = np.fromiter((x[1] for x in steps), float, len(steps)) * 1e6
+            d, mbps = self._next_block()
+            rate = mbps * 1e6
             self.rates.extend(rate.tolist())
             self.cum.extend(np.cumsum(np.concatenate(([self.cum[-1]], rate * d)))[1:].tolist())
             self.starts.extend(np.cumsum(np.concatenate(([self.starts[-1]], d)))[1:].tolist())
@@ -98,10 +121,18 @@ class BandwidthSpec:
     model: ClassVar[str] = ""
 
     def realise(self, rng: np.random.Generator) -> BandwidthPath:
-        return BandwidthPath(self.steps(rng))
+        return BandwidthPath(blocks=self.blocks(rng))
 
     def steps(self, rng: np.random.Generator) -> Iterator[tuple[float, float]]:
+        """The path's steps ``(duration_s, mbps)``, one at a time."""
         raise NotImplementedError
+
+    def blocks(self, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The same steps in blocks of arrays (models that can draw them in bulk override this)."""
+        it = self.steps(rng)
+        while True:
+            steps = list(islice(it, 64))
+            yield np.asarray([x[0] for x in steps], dtype=float), np.asarray([x[1] for x in steps], dtype=float)
 
     def long_run_mbps(self) -> float:
         """Long-run mean bandwidth (Mbit/s), for reports and sanity checks."""
@@ -208,14 +239,21 @@ class Lognormal(BandwidthSpec):
         require(-1 < self.correlation < 1, f"'{path}.correlation' must be in (-1, 1), got {self.correlation}")
 
     def steps(self, rng: np.random.Generator) -> Iterator[tuple[float, float]]:
+        for d, m in self.blocks(rng):
+            yield from zip(d.tolist(), m.tolist(), strict=True)
+
+    def blocks(self, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         sigma = math.sqrt(math.log1p(self.cv**2))
         mu = math.log(self.mean_mbps) - sigma**2 / 2
-        innov = sigma * math.sqrt(1 - self.correlation**2)
+        innov, rho = sigma * math.sqrt(1 - self.correlation**2), self.correlation
         x = mu + sigma * rng.standard_normal()
-        while True:  # draws in blocks: the same numbers as one at a time (the path has its own stream)
+        exp = math.exp
+        while True:  # normals drawn in blocks: the same numbers as one at a time (the path has its own stream)
+            mbps = []
             for eps in rng.standard_normal(256).tolist():
-                yield self.interval_s, math.exp(x)
-                x = mu + self.correlation * (x - mu) + innov * eps
+                mbps.append(exp(x))
+                x = mu + rho * (x - mu) + innov * eps
+            yield np.full(256, self.interval_s), np.asarray(mbps)
 
     def long_run_mbps(self) -> float:
         return self.mean_mbps

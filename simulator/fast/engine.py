@@ -217,33 +217,13 @@ class FastSimulation:
         alive = processed & ~_dropped_visits(dropped_at, v_req, v_hop) if np.any(dropped_at >= 0) else processed
         last = first + n_hops - 1
         finish = np.where(dropped_at >= 0, t_in[first + np.maximum(dropped_at, 0)], t_out[last]) if N else born
-        n_t = len(net.tiers)
-        transfer = np.zeros(N)
-        e_radio = np.zeros(N)
-        e_comp = np.zeros(N)
-        queue = np.zeros((n_t, N))
-        compute = np.zeros((n_t, N))
         radio = net.radio
-        from_mobile = np.asarray([lk.src == 0 for lk in net.links], dtype=bool)
-        for h in range(int(n_hops.max()) if N else 0):
-            sel = np.flatnonzero((v_hop == h) & alive)
-            r, k, i = v_req[sel], v_kind[sel], v_index[sel]
-            link = k != DEVICE
-            ls, lr = sel[link], r[link]
-            transfer[lr] += t_out[ls] - t_in[ls]
-            if radio is not None:
-                src0 = from_mobile[i[link]]
-                up = k[link] == UP
-                tx = t_end[ls] - t_start[ls]
-                bits = v_amount[ls]
-                e = np.where(up, radio.tx_base_w * tx + radio.tx_w_per_mbps * bits / 1e6,
-                             radio.rx_base_w * tx + radio.rx_w_per_mbps * bits / 1e6)
-                e_radio[lr[src0]] += e[src0]
-            ds, dr, dt = sel[~link], r[~link], i[~link]
-            queue[dt, dr] += t_start[ds] - t_in[ds]
-            compute[dt, dr] += t_end[ds] - t_start[ds]
-            mob = dt == 0
-            e_comp[dr[mob]] += energy[ds[mob]]
+        power = (np.asarray([radio.tx_base_w, radio.tx_w_per_mbps, radio.rx_base_w, radio.rx_w_per_mbps])
+                 if radio is not None else np.zeros(4))
+        from_mobile = np.asarray([lk.src == 0 and radio is not None for lk in net.links], dtype=np.bool_)
+        transfer, e_comp, e_radio, queue, compute = kernels.request_books(
+            N, len(net.tiers), v_req, v_kind, v_index, alive, t_in, t_start, t_end, t_out, energy, v_amount,
+            from_mobile, power)
         end_s = float(max(finish.max(), born.max())) if N else 0.0
 
         cols = self._columns(paths, pid, dropped_at, arrival, finish, mobile, sample, transfer, e_comp, e_radio,

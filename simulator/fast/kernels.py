@@ -248,3 +248,34 @@ def device_books(starts: np.ndarray, ends: np.ndarray, idle_w: float, active_w: 
         if k < 2 * n:
             busy += delta[order[k]]
     return energy, busy_s
+
+
+@njit(cache=True)
+def request_books(n: int, n_tiers: int, v_req, v_kind, v_index, alive, t_in, t_start, t_end, t_out, energy,
+                  amount, from_mobile, power):
+    """Per request, what its process adds up hop by hop (visits in request-major hop order): time on links,
+    mobile compute energy, radio energy of links leaving the mobile (``power``: tx base W, tx W per Mbit/s,
+    rx base W, rx W per Mbit/s), queueing and compute time per tier."""
+    transfer = np.zeros(n)
+    e_comp = np.zeros(n)
+    e_radio = np.zeros(n)
+    queue = np.zeros((n_tiers, n))
+    compute = np.zeros((n_tiers, n))
+    for v in range(v_req.shape[0]):
+        if not alive[v]:
+            continue
+        r, k, i = v_req[v], v_kind[v], v_index[v]
+        if k == 0:  # a device
+            queue[i, r] += t_start[v] - t_in[v]
+            compute[i, r] += t_end[v] - t_start[v]
+            if i == 0:
+                e_comp[r] += energy[v]
+        else:
+            transfer[r] += t_out[v] - t_in[v]
+            if from_mobile[i]:
+                tx = t_end[v] - t_start[v]
+                if k == 1:
+                    e_radio[r] += power[0] * tx + power[1] * amount[v] / 1e6
+                else:
+                    e_radio[r] += power[2] * tx + power[3] * amount[v] / 1e6
+    return transfer, e_comp, e_radio, queue, compute
