@@ -1,10 +1,13 @@
-"""Sweep throughput and memory.
+"""Sweep throughput and memory, on the SimPy engine and on ``engine: auto`` (the fast engine wherever it
+gives the exact answer), measured in one run.
 
 - conditions/s and simulated requests/s of a 200-condition sweep (the shipped LHS design, n=200,
-  ~1,000 requests per simulation, 5 policies) at 1 and 2 workers;
+  ~1,000 requests per simulation, 5 policies) at 1 and 2 workers, on both engines, and their ratio;
+- the whole shipped scenarios/sweeps/lhs_2000.yaml on ``engine: auto`` at 2 workers (timed), and the
+  time a 100,000-condition sweep of the same design takes at that rate;
 - peak memory (max RSS of the parent and of the worker processes) of a sweep of 100 and of 2,000
   short conditions at 2 workers, each measured in a fresh process;
-- an estimate for scenarios/sweeps/lhs_2000.yaml on this machine, and a cProfile of a few runs.
+- a cProfile of a few runs.
 
     python benchmarks/sweep.py                 # everything (a few minutes on 2 cores)
     python benchmarks/sweep.py --conditions 50 # quicker
@@ -50,20 +53,20 @@ def profile_path(arg: str | None, tmp: Path) -> str:
     return str(make_profile(tmp / "synth.npz", n=872, layers=6))
 
 
-def lhs_spec(profile: str, n: int, requests: int | None = None):
-    """The shipped LHS sweep with n conditions (same axes, policies and seed)."""
+def lhs_spec(profile: str, n: int, requests: int | None = None, engine: str = "simpy"):
+    """The shipped LHS sweep with n conditions (same axes, policies and seed), on ``engine``."""
     import yaml
 
     data = yaml.safe_load(LHS.read_text())
     data["sample"]["n"] = n
-    over = [f"profile={profile}"] + ([f"workload.requests={requests}"] if requests else [])
+    over = [f"profile={profile}", f"engine={engine}"] + ([f"workload.requests={requests}"] if requests else [])
     return sweep_from_dict(data, LHS.parent, over, source=str(LHS), name=f"lhs-{n}")
 
 
-def throughput(profile: str, n: int, workers: int, tmp: Path) -> dict:
-    spec = lhs_spec(profile, n)
+def throughput(profile: str, n: int, workers: int, tmp: Path, engine: str) -> dict:
+    spec = lhs_spec(profile, n, engine=engine)
     ex = InProcess() if workers == 1 else LocalPool(workers)
-    out = tmp / f"tp-{n}-{workers}"
+    out = tmp / f"tp-{n}-{workers}-{engine}"
     cpu0 = _cpu_s()
     t = time.perf_counter()
     try:
@@ -74,7 +77,7 @@ def throughput(profile: str, n: int, workers: int, tmp: Path) -> dict:
     cpu = _cpu_s() - cpu0
     df = read_results(out)
     requests = int(df["requests"].sum())
-    return {"workers": workers, "conditions": n, "runs": res.runs_done, "failed": res.runs_failed,
+    return {"engine": engine, "workers": workers, "conditions": n, "runs": res.runs_done, "failed": res.runs_failed,
             "wall_s": wall, "conditions_per_s": n / wall, "requests": requests, "requests_per_s": requests / wall,
             "cpu_s": cpu, "cpu_s_per_condition": cpu / n}
 
@@ -87,7 +90,7 @@ def _cpu_s() -> float:
 
 def memory_child(profile: str, n: int, requests: int, workers: int, out: str) -> None:
     """Runs in a fresh process: one sweep, then max RSS of this process and of its (joined) workers."""
-    spec = lhs_spec(profile, n, requests)
+    spec = lhs_spec(profile, n, requests, engine="auto")
     ex = InProcess() if workers == 1 else LocalPool(workers)
     t = time.perf_counter()
     try:
@@ -108,7 +111,7 @@ def memory(profile: str, n: int, requests: int, workers: int, tmp: Path) -> dict
 
 
 def profile_runs(profile: str, runs: int) -> str:
-    spec = lhs_spec(profile, 2000)
+    spec = lhs_spec(profile, 2000, engine="auto")
     tasks = [t for _, t in zip(range(runs), iter_tasks(spec), strict=False)]
     pr = cProfile.Profile()
     pr.enable()
@@ -130,6 +133,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--profile-path")
     ap.add_argument("--cprofile-runs", type=int, default=20)
+    ap.add_argument("--full", action=argparse.BooleanOptionalAction, default=True,
+                    help="also run the whole lhs_2000.yaml on engine auto")
     ap.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -140,22 +145,35 @@ def main() -> None:
         tmp = Path(d)
         prof = profile_path(args.profile_path, tmp)
         print(f"profile: {prof}")
-        rows = []
+        rates = {}
+        for engine in ("simpy", "auto"):
+            for w in (1, args.workers):
+                r = throughput(prof, args.conditions, w, tmp, engine)
+                rates[engine, w] = r
+                print(f"engine {engine:5s}: {r['conditions']} conditions, {r['workers']} worker(s): "
+                      f"{r['wall_s']:.1f} s, {r['conditions_per_s']:.2f} conditions/s, {r['requests_per_s']:.0f} "
+                      f"requests/s ({r['requests']} requests in {r['runs']} runs x 5 policies, {r['failed']} "
+                      f"failed); CPU {r['cpu_s_per_condition'] * 1e3:.1f} ms/condition")
         for w in (1, args.workers):
-            r = throughput(prof, args.conditions, w, tmp)
-            rows.append(r)
-            print(f"{r['conditions']} conditions, {r['workers']} worker(s): {r['wall_s']:.1f} s, "
-                  f"{r['conditions_per_s']:.2f} conditions/s, {r['requests_per_s']:.0f} requests/s "
-                  f"({r['requests']} requests in {r['runs']} runs x 5 policies, {r['failed']} failed); "
-                  f"CPU {r['cpu_s']:.1f} s = {r['cpu_s_per_condition']:.3f} CPU s/condition")
-        best = rows[-1]
-        est = 2000 / best["conditions_per_s"]
-        print(f"lhs_2000.yaml estimate from the measured {args.workers}-worker rate: {est / 60:.1f} min "
-              f"({'meets' if est < 900 else 'misses'} the 15 min goal; x{est / 900:.2f} of it)")
-        cpu_est = 2000 * rows[0]["cpu_s_per_condition"] / args.workers
-        print(f"lhs_2000.yaml estimate from CPU time (1-worker CPU s/condition x 2000 / {args.workers} "
-              f"cores, i.e. cores not shared with other work): {cpu_est / 60:.1f} min "
-              f"({'meets' if cpu_est < 900 else 'misses'} the 15 min goal; x{cpu_est / 900:.2f} of it)")
+            ratio = rates["auto", w]["conditions_per_s"] / rates["simpy", w]["conditions_per_s"]
+            print(f"auto / simpy conditions per second, {w} worker(s): {ratio:.1f}x")
+        if args.full:
+            full = sweep_from_dict(__import__("yaml").safe_load(LHS.read_text()), LHS.parent,
+                                   [f"profile={prof}", "engine=auto"], source=str(LHS), name="lhs-2000")
+            ex = LocalPool(args.workers)
+            t = time.perf_counter()
+            try:
+                res = run_sweep(full, tmp / "lhs-2000", ex, progress=False)
+            finally:
+                ex.close()
+            wall = time.perf_counter() - t
+            print(f"lhs_2000.yaml on engine auto, {args.workers} workers: {res.runs_done} runs ({res.runs_failed} "
+                  f"failed) in {wall:.1f} s ({'meets' if wall < 30 else 'misses'} the 30 s goal); at that rate "
+                  f"100,000 conditions take {100_000 / (res.runs_done / wall) / 60:.1f} min")
+        else:
+            best = rates["auto", args.workers]["conditions_per_s"]
+            print(f"lhs_2000.yaml estimate on engine auto, {args.workers} workers: {2000 / best:.1f} s; 100,000 "
+                  f"conditions: {100_000 / best / 60:.1f} min")
         for n in args.memory:
             m = memory(prof, n, args.requests, args.workers, tmp)
             print(f"memory, {n} conditions ({args.requests} requests/sim, {args.workers} workers, "

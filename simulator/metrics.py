@@ -182,6 +182,10 @@ def paired_drop_of(groups: list[tuple[str, dict[str, np.ndarray]]], reference: s
         counts.append(np.bincount(cluster, minlength=len(universe)))
     if not names:
         return pd.DataFrame([], columns=out)
+    if not any(np.any(x) for x in sums):  # every difference is zero: so is every resample's
+        zero = np.zeros(len(names))
+        return pd.DataFrame({"policy": names, "acc_drop_pts": 100 * np.asarray(means), "acc_drop_ci95_lo": zero,
+                             "acc_drop_ci95_hi": zero}, columns=out)
     w = _resample_weights(len(universe), n_boot, seed)
     both = np.concatenate([np.stack(sums, axis=1), np.stack(counts, axis=1)], axis=1)
     exact32 = np.abs(both).sum(axis=0).max() * w.max() < 2**24  # integer sums, exact in float32
