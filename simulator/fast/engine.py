@@ -68,8 +68,10 @@ class _Stations:
         self.offset = np.zeros((3, max(n_t, n_l, 1)), dtype=np.int64)
         self.attach = np.zeros((3, max(n_t, n_l, 1)), dtype=np.int64)
         self.what: list[tuple[int, int, int]] = []  # station -> (kind, tier or link, device index)
+        self.blocks: list[tuple[int, int, int, int]] = []  # (kind, tier or link, first station, stations)
         for kind, i, _, at in kinds:
             self.offset[kind, i], self.attach[kind, i] = len(self.what), at
+            self.blocks.append((kind, i, len(self.what), len(net.devices[at])))
             self.what += [(kind, i, j) for j in range(len(net.devices[at]))]
 
 
@@ -87,6 +89,7 @@ class Condition:
         self.reason = scenario_why_not(sc)
         self.network = build_network(sc, self.profile, split, replication) if self.reason is None else None
         self._requests = None
+        self._paths: dict = {}
 
     @classmethod
     def of(cls, sc: Scenario, replication: int, split: str = "eval") -> Condition:
@@ -123,6 +126,22 @@ class Condition:
     @cached_property
     def stations(self) -> _Stations:
         return _Stations(self.network)
+
+    def path_arrays(self, kind: int, link: int, paths: list) -> tuple[np.ndarray, ...]:
+        """The bandwidth paths of a link direction's channels, concatenated (kept until one grows):
+        ``starts``, ``rates``, ``cum`` and the bounds of each path in them."""
+        lengths = tuple(len(p.rates) for p in paths)
+        key = (kind, link)
+        cached = self._paths.get(key)
+        if cached is None or cached[0] != lengths:
+            starts = np.concatenate([np.asarray(p.starts) for p in paths])
+            rates = np.concatenate([np.asarray(p.rates) for p in paths])
+            cum = np.concatenate([np.asarray(p.cum) for p in paths])
+            n = np.asarray(lengths, dtype=np.int64)
+            p_seg = np.concatenate([[0], np.cumsum(n + 1)])
+            r_seg = np.concatenate([[0], np.cumsum(n)])
+            cached = self._paths[key] = (lengths, (starts, rates, cum, p_seg, r_seg))
+        return cached[1]
 
 
 class FastSimulation:
@@ -181,37 +200,39 @@ class FastSimulation:
         energy = np.zeros(V)
         processed = np.zeros(V, dtype=bool)
         dropped_at = np.full(N, -1, dtype=np.int64)  # hop at which the request dropped
-        books = {}
+        books = {}  # block -> what its stations did (device and link books are built when read)
         any_drop = False
         key = v_station.astype(np.int16) if len(st.what) < 2**15 else v_station  # small ints: radix sort
         order = np.argsort(key, kind="stable")
         bounds = np.searchsorted(v_station[order], np.arange(len(st.what) + 1))
-        for s, (kind, i, j) in enumerate(st.what):
-            idx = order[bounds[s]:bounds[s + 1]]
+        for kind, i, s0, n_s in st.blocks:  # the stations of one tier or link direction, upstream first
+            idx = order[bounds[s0]:bounds[s0 + n_s]]
             if len(idx) and any_drop:
                 idx = idx[dropped_at[v_req[idx]] < 0]
             if not len(idx):
-                books[s] = None
                 continue
             hop0 = v_hop[idx] == 0
             arr = np.where(hop0, born[v_req[idx]], t_out[idx - 1 + hop0])
-            o = np.argsort(arr, kind="stable")
-            idx, arr, hop0 = idx[o], arr[o], hop0[o]
+            sid = v_station[idx]
+            o = np.lexsort((arr, sid)) if n_s > 1 else np.argsort(arr, kind="stable")
+            idx, arr, hop0, sid = idx[o], arr[o], hop0[o], sid[o]
             if len(idx) > 1:
-                tie = arr[1:] == arr[:-1]
-                if np.any(tie & ~(hop0[1:] & hop0[:-1])):
-                    raise Unsupported(f"two requests reach {self._name(kind, i, j)} at the same instant")
+                tie = (arr[1:] == arr[:-1]) & (sid[1:] == sid[:-1]) & ~(hop0[1:] & hop0[:-1])
+                if np.any(tie):
+                    s_tie = int(sid[1:][tie][0]) - s0
+                    raise Unsupported(f"two requests reach {self._name(kind, i, s_tie)} at the same instant")
+            seg = np.searchsorted(sid, np.arange(s0, s0 + n_s + 1))
             t_in[idx] = arr
             processed[idx] = True
             if kind == DEVICE:
-                books[s] = self._serve(i, j, arr, v_amount[idx], idx, t_start, t_end, energy)
+                books[s0] = b = self._serve(i, seg, arr, v_amount[idx], idx, t_start, t_end, energy)
                 t_out[idx] = t_end[idx]
-                drop = books[s]["dropped"]
-                if drop is not None:
+                drop = b["dropped"]
+                if drop.any():
                     dropped_at[v_req[idx[drop]]] = v_hop[idx[drop]]
                     any_drop = True
             else:
-                books[s] = self._transmit(kind, i, j, arr, v_amount[idx], idx, t_start, t_end, t_out)
+                books[s0] = self._transmit(kind, i, seg, arr, v_amount[idx], idx, t_start, t_end, t_out)
 
         # per request, accumulated in hop order as the SimPy request process does
         alive = processed & ~_dropped_visits(dropped_at, v_req, v_hop) if np.any(dropped_at >= 0) else processed
@@ -243,8 +264,9 @@ class FastSimulation:
         c = net.channels[i][j]
         return c.name if kind == UP else f"{c.name}-down"
 
-    def _serve(self, tier: int, j: int, arr, work, idx, t_start, t_end, energy) -> dict:
-        node = self.network.devices[tier][j]
+    def _serve(self, tier: int, seg, arr, work, idx, t_start, t_end, energy) -> dict:
+        """Serve the visits of the devices of ``tier`` (segment s: device s) in one compiled call."""
+        node = self.network.devices[tier][0]  # the devices of a tier share their class and settings
         spec, th = node.spec, node.thermal
         cap = -1 if node.queue_capacity is None else int(node.queue_capacity)
         dyn = spec.power_active_w - spec.power_idle_w
@@ -252,31 +274,34 @@ class FastSimulation:
             trips = np.asarray([t for t, _ in th.trips], dtype=float).reshape(-1)
             freqs = np.asarray([f for _, f in th.trips], dtype=float).reshape(-1)
             temp0 = th.ambient_c if th.initial_c is None else th.initial_c
-            start, end, e, dropped, state = kernels.thermal_station(
-                arr, work, cap, spec.power_idle_w, spec.power_active_w, spec.power_exponent, th.ambient_c,
+            start, end, e, dropped, states = kernels.thermal_segments(
+                seg, arr, work, cap, spec.power_idle_w, spec.power_active_w, spec.power_exponent, th.ambient_c,
                 th.resistance_k_per_w, th.tau_s, temp0, trips, freqs, th.hysteresis_c)
         else:
-            start, end, dropped = kernels.fifo_station(arr, work, spec.servers, cap)
+            start, end, dropped = kernels.fifo_segments(seg, arr, work, spec.servers, cap)
             p_req = (spec.power_idle_w + dyn * 1.0 ** spec.power_exponent) / spec.servers
             e = np.where(work > 1e-15, p_req * work, 0.0)
-            state = None
+            states = None
         t_start[idx], t_end[idx], energy[idx] = start, end, e
-        ok = ~dropped
-        return {"start": start[ok], "end": end[ok], "state": state, "drops": int(dropped.sum()),
-                "dropped": dropped if dropped.any() else None}
+        return {"seg": seg, "start": start, "end": end, "states": states, "dropped": dropped}
 
-    def _transmit(self, kind: int, link: int, j: int, arr, bits, idx, t_start, t_end, t_out) -> dict:
-        c = self.network.channels[link][j]
-        path = c.up if kind == UP else c.down
-        horizon = float(arr[-1]) + 1.0
+    def _transmit(self, kind: int, link: int, seg, arr, bits, idx, t_start, t_end, t_out) -> dict:
+        """Send the visits of every channel of ``link`` in one direction (segment s: channel s)."""
+        chans = self.network.channels[link]
+        paths = [c.up if kind == UP else c.down for c in chans]
+        horizon = [float(arr[seg[s + 1] - 1]) + 1.0 if seg[s + 1] > seg[s] else 0.0 for s in range(len(chans))]
         while True:
-            _cover(path, horizon)
-            start, end, out, status = kernels.link_station(arr, bits, c.latency_s, *_path_arrays(path))
-            if status != kernels.NEED_MORE_PATH:
+            for p, h in zip(paths, horizon, strict=True):
+                p.extend_until(h)
+            start, end, out, status = kernels.link_segments(seg, arr, bits, chans[0].latency_s,
+                                                            *self.condition.path_arrays(kind, link, paths))
+            short = np.flatnonzero(status == kernels.NEED_MORE_PATH)
+            if not len(short):
                 break
-            horizon = 2.0 * max(horizon, path.starts[-1]) + 1.0
+            for s in short:
+                horizon[s] = 2.0 * max(horizon[s], paths[s].starts[-1]) + 1.0
         t_start[idx], t_end[idx], t_out[idx] = start, end, out
-        return {"busy_s": _sequential_sum(end - start), "bits": _sequential_sum(bits)}
+        return {"seg": seg, "start": start, "end": end, "bits": bits}
 
     # -- records --------------------------------------------------------------------------------
     def _columns(self, paths: Paths, pid, dropped_at, arrival, finish, mobile, sample, transfer, e_comp, e_radio,
@@ -328,20 +353,30 @@ class FastSimulation:
     def _device_frame(self, st: _Stations, books: dict, end_s: float) -> pd.DataFrame:
         net = self.network
         rows, link_rows = [], []
-        for s, (kind, i, j) in enumerate(st.what):
-            b = books.get(s)
-            base = {"policy": self.label, "replication": self.replication}
-            if kind == DEVICE:
-                node = net.devices[i][j]
-                energy_j, busy_s, temp = _device_books(node, b, end_s)
-                rows.append((i, j, {**base, "device": node.name, "tier": net.tiers[i].name, "energy_j": energy_j,
-                                    "busy_s": busy_s, "drops": b["drops"] if b else 0, "final_temp_c": temp,
-                                    "end_s": end_s}))
-            else:
-                c = net.channels[i][j]
-                link_rows.append((i, kind, j, {**base, "device": c.name if kind == UP else f"{c.name}-down",
-                                               "tier": net.links[i].name, "busy_s": b["busy_s"] if b else 0.0,
-                                               "bytes": (b["bits"] if b else 0.0) / 8, "end_s": end_s}))
+        base = {"policy": self.label, "replication": self.replication}
+        for kind, i, s0, n_s in st.blocks:
+            b = books.get(s0)
+            for j in range(n_s):
+                part = None
+                if b is not None and b["seg"][j + 1] > b["seg"][j]:
+                    lo, hi = b["seg"][j], b["seg"][j + 1]
+                    part = {k: v[lo:hi] for k, v in b.items() if k not in ("seg", "states")}
+                    if b.get("states") is not None:
+                        part["state"] = b["states"][j]
+                if kind == DEVICE:
+                    node = net.devices[i][j]
+                    energy_j, busy_s, temp = _device_books(node, part, end_s)
+                    rows.append((i, j, {**base, "device": node.name, "tier": net.tiers[i].name,
+                                        "energy_j": energy_j, "busy_s": busy_s,
+                                        "drops": int(part["dropped"].sum()) if part else 0, "final_temp_c": temp,
+                                        "end_s": end_s}))
+                else:
+                    c = net.channels[i][j]
+                    busy = _sequential_sum(part["end"] - part["start"]) if part else 0.0
+                    bits = _sequential_sum(part["bits"]) if part else 0.0
+                    link_rows.append((i, kind, j, {**base, "device": c.name if kind == UP else f"{c.name}-down",
+                                                   "tier": net.links[i].name, "busy_s": busy, "bytes": bits / 8,
+                                                   "end_s": end_s}))
         rows.sort(key=lambda x: (x[0], x[1]))
         link_rows.sort(key=lambda x: (x[0], x[1], x[2]))
         return pd.DataFrame([r[-1] for r in rows] + [r[-1] for r in link_rows])
@@ -351,19 +386,6 @@ def _dropped_visits(dropped_at, v_req, v_hop) -> np.ndarray:
     """Visits at or after the hop where their request dropped (the dropping visit itself included)."""
     d = dropped_at[v_req]
     return (d >= 0) & (v_hop >= d)
-
-
-def _cover(path, horizon: float) -> None:
-    """Generate ``path`` (a BandwidthPath) at least up to ``horizon`` (what SimPy would draw is a prefix)."""
-    path.extend_until(horizon)
-
-
-def _path_arrays(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A bandwidth path's steps as arrays (kept on the path until it grows)."""
-    cached = getattr(path, "_fast_arrays", None)
-    if cached is None or len(cached[0]) != len(path.starts):
-        cached = path._fast_arrays = (np.asarray(path.starts), np.asarray(path.rates), np.asarray(path.cum))
-    return cached
 
 
 def _sequential_sum(x: np.ndarray) -> float:
@@ -387,8 +409,9 @@ def _device_books(node, b: dict | None, end_s: float) -> tuple[float, float, flo
             energy_j += p * dt
             ts.advance(end_s, p)
         return energy_j, busy_s, ts.temp_c
-    starts = b["start"] if b else np.zeros(0)
-    ends = b["end"] if b else np.zeros(0)
+    ok = ~b["dropped"] if b else None
+    starts = b["start"][ok] if b else np.zeros(0)
+    ends = b["end"][ok] if b else np.zeros(0)
     energy_j, busy_s = kernels.device_books(starts, ends, spec.power_idle_w, spec.power_active_w, spec.servers,
                                             end_s)
     return energy_j, busy_s, float("nan")

@@ -279,3 +279,53 @@ def request_books(n: int, n_tiers: int, v_req, v_kind, v_index, alive, t_in, t_s
                 else:
                     e_radio[r] += power[2] * tx + power[3] * amount[v] / 1e6
     return transfer, e_comp, e_radio, queue, compute
+
+
+# -- the stations of one tier (or one link direction) at once: segments of visits, one per station --------
+@njit(cache=True)
+def fifo_segments(seg: np.ndarray, arrive: np.ndarray, work: np.ndarray, servers: int, capacity: int):
+    """:func:`fifo_station` for each segment ``seg[s]:seg[s + 1]`` (one station each)."""
+    n = arrive.shape[0]
+    start, end, dropped = np.empty(n), np.empty(n), np.zeros(n, dtype=np.bool_)
+    for s in range(seg.shape[0] - 1):
+        lo, hi = seg[s], seg[s + 1]
+        if hi > lo:
+            a, b, c = fifo_station(arrive[lo:hi], work[lo:hi], servers, capacity)
+            start[lo:hi], end[lo:hi], dropped[lo:hi] = a, b, c
+    return start, end, dropped
+
+
+@njit(cache=True)
+def thermal_segments(seg: np.ndarray, arrive: np.ndarray, work: np.ndarray, capacity: int, idle_w: float,
+                     active_w: float, exponent: float, amb: float, r: float, tau: float, temp0: float,
+                     trip_t: np.ndarray, trip_f: np.ndarray, hyst: float):
+    """:func:`thermal_station` for each segment; ``states[s]`` are its books (NaN for an idle station)."""
+    n = arrive.shape[0]
+    start, end, energy, dropped = np.empty(n), np.empty(n), np.zeros(n), np.zeros(n, dtype=np.bool_)
+    states = np.full((seg.shape[0] - 1, 5), np.nan)
+    for s in range(seg.shape[0] - 1):
+        lo, hi = seg[s], seg[s + 1]
+        if hi > lo:
+            a, b, e, d, st = thermal_station(arrive[lo:hi], work[lo:hi], capacity, idle_w, active_w, exponent,
+                                             amb, r, tau, temp0, trip_t, trip_f, hyst)
+            start[lo:hi], end[lo:hi], energy[lo:hi], dropped[lo:hi] = a, b, e, d
+            states[s] = st
+    return start, end, energy, dropped, states
+
+
+@njit(cache=True)
+def link_segments(seg: np.ndarray, arrive: np.ndarray, bits: np.ndarray, latency: float, starts: np.ndarray,
+                  rates: np.ndarray, cum: np.ndarray, p_seg: np.ndarray, r_seg: np.ndarray):
+    """:func:`link_station` for each segment, segment s over the path ``starts[p_seg[s]:p_seg[s + 1]]``
+    (``cum`` alike, ``rates[r_seg[s]:r_seg[s + 1]]``); ``status[s]`` as link_station's."""
+    n = arrive.shape[0]
+    start, end, out = np.empty(n), np.empty(n), np.empty(n)
+    status = np.zeros(seg.shape[0] - 1, dtype=np.int64)
+    for s in range(seg.shape[0] - 1):
+        lo, hi = seg[s], seg[s + 1]
+        if hi > lo:
+            a, b, c, st = link_station(arrive[lo:hi], bits[lo:hi], latency, starts[p_seg[s]:p_seg[s + 1]],
+                                       rates[r_seg[s]:r_seg[s + 1]], cum[p_seg[s]:p_seg[s + 1]])
+            start[lo:hi], end[lo:hi], out[lo:hi] = a, b, c
+            status[s] = st
+    return start, end, out, status
