@@ -124,6 +124,16 @@ class Condition:
         return arrival, born, mobile, sample, tie
 
     @cached_property
+    def samples(self) -> np.ndarray:
+        """The distinct samples the requests carry, sorted."""
+        return np.unique(self.requests()[3])
+
+    @cached_property
+    def drops(self) -> bool:
+        """Whether a request can be dropped (some tier has a queue capacity)."""
+        return any(t.queue_capacity is not None for t in self.sc.tiers.values())
+
+    @cached_property
     def stations(self) -> _Stations:
         return _Stations(self.network)
 
@@ -179,7 +189,7 @@ class FastSimulation:
         if tie:
             raise Unsupported(tie)
         N = len(arrival)
-        paths = sample_paths(self.policy, net, self.split, sample) if N else None
+        paths = sample_paths(self.policy, net, self.split, self.condition.samples, self.condition.drops) if N else None
         st = self.condition.stations
         att = np.asarray(net.attachment, dtype=np.int64)  # [mobile, tier]
 

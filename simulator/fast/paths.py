@@ -61,13 +61,12 @@ class Paths:
     drop_nbytes: np.ndarray  # [P, H, links]
 
 
-def sample_paths(policy: Policy, net: Network, split, samples: np.ndarray) -> Paths:
-    """Walk ``policy`` for each distinct sample in ``samples`` (rows of ``split``): all samples together
-    where the policy has a batch form (:meth:`~simulator.policies.base.Policy.decide_batch`), else one
-    by one."""
+def sample_paths(policy: Policy, net: Network, split, uniq: np.ndarray, drops: bool = True) -> Paths:
+    """Walk ``policy`` for each of the distinct samples ``uniq`` (sorted rows of ``split``): all samples
+    together where the policy has a batch form (:meth:`~simulator.policies.base.Policy.decide_batch`),
+    else one by one. ``drops``: also describe requests dropped at each device hop."""
     view = SampleView(split)
     names = [t.name for t in net.tiers]
-    uniq = np.unique(samples)
     exit_of = _batch_exits(policy, view, split, uniq)
     if exit_of is None:
         walks = [_walk(policy, net, view, split, int(s), names) for s in uniq]
@@ -77,7 +76,7 @@ def sample_paths(policy: Policy, net: Network, split, samples: np.ndarray) -> Pa
         for e in np.unique(exit_of):
             members = uniq[exit_of == e]
             groups.append((members, _walk(_Exiting(policy, int(e)), net, view, split, int(members[0]), names)))
-    return _assemble(net, split, uniq, groups)
+    return _assemble(net, split, uniq, groups, drops)
 
 
 class _Exiting:
@@ -112,50 +111,57 @@ def _batch_exits(policy: Policy, view: SampleView, split, samples: np.ndarray) -
     return exit_of
 
 
-def _assemble(net: Network, split, uniq: np.ndarray, groups: list) -> Paths:
-    """Paths arrays from walks, each shared by a group of samples whose amounts are recomputed here."""
+def _assemble(net: Network, split, uniq: np.ndarray, groups: list, drops: bool) -> Paths:
+    """Paths arrays from walks, each shared by a group of samples whose amounts are recomputed here
+    (the ``drop_*`` arrays only when requests can drop: ``drops``)."""
     P, n_links = len(uniq), len(net.links)
     H = max(len(w[0]) for _, w in groups)
-    row = np.searchsorted(uniq, np.concatenate([m for m, _ in groups]))
+    group_of = np.empty(P, dtype=np.int64)
     kind = np.full((P, H), -1, dtype=np.int64)
     index = np.zeros((P, H), dtype=np.int64)
     amount = np.zeros((P, H))
-    drop = {k: np.empty((P, H), dtype=object) for k in ("plan", "exits", "route")}
-    drop_explore = np.zeros((P, H), dtype=bool)
-    drop_offload = np.zeros((P, H))
-    drop_nbytes = np.zeros((P, H, n_links), dtype=np.int64)
-    final = {k: np.empty(P, dtype=object) for k in ("exit_layer", "exit_tier", "layer_cost", "offload", "plan",
-                                                    "plan_exits", "route", "explore")}
     nbytes = np.zeros((P, n_links), dtype=np.int64)
-    at = 0
-    for members, (hops, fin) in groups:
-        rows = row[at:at + len(members)]
-        at += len(members)
+    if drops:
+        drop = {k: np.empty((P, H), dtype=object) for k in ("plan", "exits", "route")}
+        drop_explore, drop_offload = np.zeros((P, H), dtype=bool), np.zeros((P, H))
+        drop_nbytes = np.zeros((P, H, n_links), dtype=np.int64)
+    for g, (members, (hops, _)) in enumerate(groups):
+        rows = np.searchsorted(uniq, members)
+        group_of[rows] = g
+        kind[rows, :len(hops)] = [k for k, *_ in hops]
+        index[rows, :len(hops)] = [i for _, i, *_ in hops]
         tokens = split.tokens[members].astype(np.int64)
+        block = np.zeros((len(members), H))
         sent = np.zeros((len(members), n_links), dtype=np.int64)
         for h, (k, i, _, snap, meta) in enumerate(hops):
-            kind[rows, h], index[rows, h] = k, i
             if k == UP:
                 nb = _transfer_bytes(net, tokens, meta)
-                amount[rows, h] = nb * 8.0
+                block[:, h] = nb * 8.0
                 sent[:, i] += nb
             elif k == DOWN:
-                amount[rows, h] = net.payload.reply_bytes * 8.0
+                block[:, h] = net.payload.reply_bytes * 8.0
             else:
-                amount[rows, h] = _stretch_work(net.tables[i], members, *meta)
-                (drop["plan"][rows, h], drop["exits"][rows, h]) = snap[0]
-                drop["route"][rows, h], drop_explore[rows, h], drop_offload[rows, h] = snap[1:4]
-                drop_nbytes[rows, h] = sent
+                block[:, h] = _stretch_work(net.tables[i], members, *meta)
+                if drops:
+                    (drop["plan"][rows, h], drop["exits"][rows, h]) = snap[0]
+                    drop["route"][rows, h], drop_explore[rows, h], drop_offload[rows, h] = snap[1:4]
+                    drop_nbytes[rows, h] = sent
+        amount[rows] = block
         nbytes[rows] = sent
-        for key, v in fin.items():
-            final[key][rows] = [v] * len(rows) if isinstance(v, str) else v
+    fins = [fin for _, (_, fin) in groups]
+
+    def final(key: str, dtype=None) -> np.ndarray:
+        values = np.empty(len(fins), dtype=object) if dtype is None else np.empty(len(fins), dtype=dtype)
+        values[:] = [f[key] for f in fins]
+        return values[group_of]
+
     path_of = np.full(len(split), -1, dtype=np.int64)
     path_of[uniq] = np.arange(P)
-    return Paths(path_of, kind, index, amount, final["exit_layer"].astype(np.int64),
-                 final["exit_tier"].astype(np.int64), final["layer_cost"].astype(float),
-                 final["offload"].astype(float), nbytes, final["plan"], final["plan_exits"], final["route"],
-                 final["explore"].astype(bool), drop["plan"], drop["exits"], drop["route"], drop_explore,
-                 drop_offload, drop_nbytes)
+    nothing = None
+    return Paths(path_of, kind, index, amount, final("exit_layer", np.int64), final("exit_tier", np.int64),
+                 final("layer_cost", float), final("offload", float), nbytes, final("plan"), final("plan_exits"),
+                 final("route"), final("explore", bool), *((drop["plan"], drop["exits"], drop["route"], drop_explore,
+                                                           drop_offload, drop_nbytes) if drops else (nothing,) * 6))
 
 
 def _transfer_bytes(net: Network, tokens: np.ndarray, after_layer: int) -> np.ndarray:
