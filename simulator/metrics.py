@@ -37,6 +37,7 @@ def summary_of(a: dict[str, np.ndarray], tier_names: list[str], deadline_ms: flo
     def mean(col: str) -> float:
         return float(a[col][ok].mean()) if k else np.nan
 
+    p50, p95, p99 = (float(x) for x in np.percentile(lat, [50, 95, 99])) if k else (np.nan,) * 3
     row: dict = {
         "requests": n,
         "completed": k,
@@ -44,9 +45,9 @@ def summary_of(a: dict[str, np.ndarray], tier_names: list[str], deadline_ms: flo
         "drop_rate": n_drop / n if n else np.nan,
         "accuracy": mean("correct"),
         "latency_mean_ms": float(lat.mean()) if k else np.nan,
-        "latency_p50_ms": float(np.percentile(lat, 50)) if k else np.nan,
-        "latency_p95_ms": float(np.percentile(lat, 95)) if k else np.nan,
-        "latency_p99_ms": float(np.percentile(lat, 99)) if k else np.nan,
+        "latency_p50_ms": p50,
+        "latency_p95_ms": p95,
+        "latency_p99_ms": p99,
     }
     if failing:
         n_fail = int(a["failed"][keep].sum())
@@ -141,19 +142,28 @@ def paired_accuracy_drop(requests: pd.DataFrame, reference: str, n_boot: int = 2
     return paired_drop_of(groups, reference, n_boot, seed)
 
 
+DROP_COLUMNS = ["policy", "acc_drop_pts", "acc_drop_ci95_lo", "acc_drop_ci95_hi"]
+
+
 def paired_drop_of(groups: list[tuple[str, dict[str, np.ndarray]]], reference: str, n_boot: int = 2000,
                    seed: int = 0) -> pd.DataFrame:
+    """:func:`paired_drop_rows` as a table."""
+    return pd.DataFrame(paired_drop_rows(groups, reference, n_boot, seed), columns=DROP_COLUMNS)
+
+
+def paired_drop_rows(groups: list[tuple[str, dict[str, np.ndarray]]], reference: str, n_boot: int = 2000,
+                     seed: int = 0) -> list[dict]:
     """:func:`paired_accuracy_drop` from column arrays per policy (``replication``, ``request_id``,
-    ``sample``, ``correct``, ``dropped``, ``warmup``, and ``failed`` where devices can fail), in order.
+    ``sample``, ``correct``, ``dropped``, ``warmup``, and ``failed`` where devices can fail), in order:
+    one dict per policy with pairs (``DROP_COLUMNS``).
 
     The bootstrap draws ``n_boot`` resamples (with replacement) of the samples the reference served, once,
     and every policy's interval uses the same resamples (its pairs' sums and counts per sample, weighted by
     how often a resample holds that sample), so intervals of different policies are paired too.
     """
-    out = ["policy", "acc_drop_pts", "acc_drop_ci95_lo", "acc_drop_ci95_hi"]
     by_name = dict(groups)
     if reference not in by_name:
-        return pd.DataFrame([], columns=out)
+        return []
 
     def live(a):
         keep = ~a["warmup"]
@@ -181,11 +191,10 @@ def paired_drop_of(groups: list[tuple[str, dict[str, np.ndarray]]], reference: s
         sums.append(np.bincount(cluster, weights=d, minlength=len(universe)))
         counts.append(np.bincount(cluster, minlength=len(universe)))
     if not names:
-        return pd.DataFrame([], columns=out)
+        return []
     if not any(np.any(x) for x in sums):  # every difference is zero: so is every resample's
-        zero = np.zeros(len(names))
-        return pd.DataFrame({"policy": names, "acc_drop_pts": 100 * np.asarray(means), "acc_drop_ci95_lo": zero,
-                             "acc_drop_ci95_hi": zero}, columns=out)
+        lo = hi = np.zeros(len(names))
+        return _drop_rows(names, means, lo, hi)
     w = _resample_weights(len(universe), n_boot, seed)
     both = np.concatenate([np.stack(sums, axis=1), np.stack(counts, axis=1)], axis=1)
     exact32 = np.abs(both).sum(axis=0).max() * w.max() < 2**24  # integer sums, exact in float32
@@ -193,8 +202,12 @@ def paired_drop_of(groups: list[tuple[str, dict[str, np.ndarray]]], reference: s
     num, den = wb[:, :len(names)], wb[:, len(names):]
     with np.errstate(invalid="ignore", divide="ignore"):
         lo, hi = np.nanpercentile(num / den, [2.5, 97.5], axis=0)
-    return pd.DataFrame({"policy": names, "acc_drop_pts": 100 * np.asarray(means), "acc_drop_ci95_lo": 100 * lo,
-                         "acc_drop_ci95_hi": 100 * hi}, columns=out)
+    return _drop_rows(names, means, 100 * lo, 100 * hi)
+
+
+def _drop_rows(names: list[str], means: list[float], lo: np.ndarray, hi: np.ndarray) -> list[dict]:
+    return [{"policy": p, "acc_drop_pts": float(100 * m), "acc_drop_ci95_lo": float(a), "acc_drop_ci95_hi": float(b)}
+            for p, m, a, b in zip(names, means, lo, hi, strict=True)]
 
 
 @lru_cache(maxsize=8)

@@ -17,7 +17,14 @@ import pandas as pd
 
 from .config import Scenario
 from .engines import get_engine
-from .metrics import across_replications, paired_accuracy_drop, paired_drop_of, summary_of
+from .metrics import (
+    DROP_COLUMNS,
+    across_replications,
+    paired_accuracy_drop,
+    paired_drop_of,
+    paired_drop_rows,
+    summary_of,
+)
 from .policies.registry import policy_label
 from .records import SimResult
 
@@ -85,11 +92,12 @@ def replication_rows(sc: Scenario, results: list[SimResult], with_drop: bool = T
         return rows
     for rep in dict.fromkeys(r.replication for r in results):
         idx = [i for i, r in enumerate(results) if r.replication == rep]
-        drop = paired_drop_of([(results[i].policy, arrays[i]) for i in idx], REFERENCE_POLICY).set_index("policy")
+        drop = {d["policy"]: d for d in paired_drop_rows([(results[i].policy, arrays[i]) for i in idx],
+                                                         REFERENCE_POLICY)}
         for i in idx:
-            got = drop.loc[results[i].policy] if results[i].policy in drop.index else None
-            for col in drop.columns:
-                rows[i][col] = float(got[col]) if got is not None else np.nan
+            got = drop.get(results[i].policy)
+            for col in DROP_COLUMNS[1:]:
+                rows[i][col] = got[col] if got is not None else np.nan
     return rows
 
 
