@@ -88,6 +88,9 @@ def replication_rows(sc: Scenario, results: list[SimResult], with_drop: bool = T
     arrays = [_arrays(r) for r in results]
     rows = [{"policy": r.policy, "replication": r.replication, **summary_of(a, sc.tier_names, sc.deadline_ms)}
             for r, a in zip(results, arrays, strict=True)]
+    if sc.engine != "simpy":  # which engine ran each simulation, and why not the fast one
+        for row, r in zip(rows, results, strict=True):
+            row["engine"], row["engine_reason"] = r.engine, r.engine_reason
     if not with_drop or not any(r.policy == REFERENCE_POLICY for r in results):
         return rows
     for rep in dict.fromkeys(r.replication for r in results):
