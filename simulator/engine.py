@@ -17,7 +17,7 @@ from .batching import Stretch
 from .config import Scenario
 from .failures import failed_reason, failover_plan, policy_failover
 from .live import LiveNetwork
-from .policies.base import Outcome, Plan, Policy, PolicyContext, Request
+from .policies.base import Outcome, Plan, Policy, Request, start_policy
 from .policies.registry import make_policy, policy_label
 from .profile import Profile, get_profile
 from .radio import RrcCharge, rrc_columns
@@ -45,10 +45,7 @@ class Simulation:
         self.live = LiveNetwork(self.env, net, record_timeline)
         self.view = EngineView(self.live, self.split)
         self.policy: Policy = make_policy(policy_spec)
-        self.policy.start(PolicyContext(
-            profile=self.profile, tiers=net.tiers, num_layers=self.profile.num_layers, cost=net.cost,
-            rng=stream(sc.seed, replication, POLICY),
-            hindsight_split=self.split if self.policy.hindsight else None))
+        start_policy(self.policy, self.profile, self.split, net.tiers, net.cost, stream(sc.seed, replication, POLICY))
         self.failover = policy_failover(policy_spec, sc.failover)
         self.log = RequestLog([t.name for t in net.tiers], [link.name for link in net.links], self.live.failing)
         self.decisions = policy_record(self.policy, policy_spec, replication)

@@ -255,3 +255,23 @@ def test_scenario_plan_is_default():
     ctx = context(hard_split(10, 0))
     assert started("dimee", ctx).plan(req(0), None) == scenario_plan(ctx.tiers, L)
     assert isinstance(scenario_plan(ctx.tiers, L), Plan)
+
+
+def test_policies_see_the_evaluation_split_only_with_hindsight(synth_profile):
+    from simulator.config import scenario_from_dict
+    from simulator.engine import Simulation
+    from simulator.fast.engine import FastSimulation
+    from simulator.policies.base import PolicyContractError
+
+    sc = scenario_from_dict({
+        "profile": str(synth_profile), "timeline": False,
+        "tiers": {"mobile": {"device": "phone-cpu", "layers": [1, 3]},
+                  "cloud": {"device": "cloud-gpu", "layers": [4, 6]}},
+        "links": {"uplink": {"bandwidth": 10}}, "policies": ["all-cloud", "oracle"]})
+    for make in (Simulation, FastSimulation):
+        plain, hindsight = make(sc, "all-cloud").policy.ctx, make(sc, "oracle").policy.ctx
+        assert set(plain.profile.splits) == {"calib"}  # no path to the evaluation labels
+        with pytest.raises(PolicyContractError):
+            _ = plain.split
+        assert len(plain.calib) > 0 and plain.profile.num_layers == 6
+        assert hindsight.split is hindsight.profile.splits["eval"]

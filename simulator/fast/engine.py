@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Scenario
-from ..policies.base import PolicyContext
+from ..policies.base import start_policy
 from ..policies.registry import make_policy, policy_label
 from ..profile import get_profile
 from ..records import RequestRecords, SimResult, policy_record
@@ -175,10 +175,7 @@ class FastSimulation:
         if self.reason is not None:
             return
         net = self.network
-        self.policy.start(PolicyContext(
-            profile=self.profile, tiers=net.tiers, num_layers=self.profile.num_layers, cost=net.cost,
-            rng=stream(sc.seed, replication, POLICY),
-            hindsight_split=self.split if self.policy.hindsight else None))
+        start_policy(self.policy, self.profile, self.split, net.tiers, net.cost, stream(sc.seed, replication, POLICY))
         self.decisions = policy_record(self.policy, policy_spec, replication)
 
     # -- run ----------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ every policy may tune on the calibration split (``ctx.calib``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -169,6 +169,16 @@ class PolicyContext:
                                       "outputs through the view (view.exit_confidence(req, layer))")
         return self.hindsight_split
 
+
+
+def start_policy(policy: Policy, profile: Profile, split: Split, tiers: list[TierInfo], cost: CostModel,
+                 rng: np.random.Generator) -> None:
+    """Start ``policy`` for one replication with what it may see: the profile with its calibration split
+    only (so labels of the evaluation split cannot leak), and the evaluation ``split`` itself only when
+    the policy is ``hindsight``. Every engine starts policies through this."""
+    visible = profile if policy.hindsight else replace(profile, splits={"calib": profile.calib})
+    policy.start(PolicyContext(profile=visible, tiers=tiers, num_layers=profile.num_layers, cost=cost, rng=rng,
+                               hindsight_split=split if policy.hindsight else None))
 
 
 @dataclass
