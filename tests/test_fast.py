@@ -169,3 +169,18 @@ def test_run_with_engine_auto_records_which_engine(synth_profile):
     ref = run_scenario(scenario_from_dict(small(synth_profile, policies=["all-edge", "splitee"],
                                                 workload={"rate_per_s": 4, "requests": 200})))
     assert_same_requests(ref.requests, res.requests)
+
+
+@pytest.mark.parametrize("chunk", [37, 400])
+def test_chunks_give_the_same_answer(synth_profile, monkeypatch, chunk):
+    """Requests simulated in chunks that start when the network is empty: the same records and books."""
+    import simulator.fast.engine as fast
+
+    monkeypatch.setattr(fast, "CHUNK_REQUESTS", chunk)
+    tiers = {"mobile": {"device": "phone-cpu", "layers": [1, 2], "count": 2, "throttling": True},
+             "edge": {"device": "jetson-nano", "layers": [3, 4], "queue_capacity": 3},
+             "cloud": {"device": "cloud-gpu", "layers": [5, 6]}}
+    compare_all(scenario_from_dict(small(synth_profile, tiers=tiers, workload={"rate_per_s": 3, "requests": 900})))
+    busy = small(synth_profile, tiers=tiers, workload={"rate_per_s": 40, "requests": 600})  # rarely empty
+    res = compare_all(scenario_from_dict(busy))
+    assert any(r.requests["dropped"].any() for r in res)
