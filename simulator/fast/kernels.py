@@ -6,7 +6,8 @@ and does, operation for operation, what the SimPy objects do (:class:`simulator.
 the same floating-point numbers, not approximations of them:
 
 * a FIFO station with ``c`` servers starts a visit when it arrives or when the earliest server frees,
-  whichever is later, and ends it ``work`` later; arrivals that find ``capacity`` visits waiting drop;
+  whichever is later, and ends it ``work`` later; an arrival that finds every server busy and
+  ``capacity`` visits waiting drops (``capacity`` 0: no waiting room);
 * a throttling single-server device integrates the RC model between the same updates as the SimPy
   device and splits work at the same trip crossings;
 * a link direction transmits one message at a time over its piecewise-constant bandwidth path (the
@@ -37,7 +38,8 @@ def born_times(t: np.ndarray) -> np.ndarray:
 
 @njit(cache=True)
 def fifo_station(arrive: np.ndarray, work: np.ndarray, servers: int, capacity: int):
-    """Start and end of every visit (in arrival order) at a FIFO station; ``capacity`` < 0: no limit.
+    """Start and end of every visit (in arrival order) at a FIFO station; ``capacity``: its waiting room
+    (< 0: no limit).
 
     Returns ``(start, end, dropped)``; a dropped visit has start = end = its arrival.
     """
@@ -50,7 +52,11 @@ def fifo_station(arrive: np.ndarray, work: np.ndarray, servers: int, capacity: i
     n_adm, head = 0, 0  # visits admitted so far; those before ``head`` have started by now
     for i in range(n):
         a = arrive[i]
-        if capacity >= 0:
+        s = 0
+        for k in range(1, servers):
+            if free[k] < free[s]:
+                s = k
+        if capacity >= 0 and free[s] > a:  # every server busy: is the waiting room full?
             while head < n_adm and start[admitted[head]] <= a:
                 head += 1
             if n_adm - head >= capacity:
@@ -58,10 +64,6 @@ def fifo_station(arrive: np.ndarray, work: np.ndarray, servers: int, capacity: i
                 start[i] = a
                 end[i] = a
                 continue
-        s = 0
-        for k in range(1, servers):
-            if free[k] < free[s]:
-                s = k
         t1 = a if free[s] <= a else free[s]
         t2 = t1 + work[i] if work[i] > 1e-15 else t1  # Device.compute: no segment below 1e-15 s
         free[s] = t2
@@ -126,7 +128,7 @@ def thermal_station(arrive: np.ndarray, work: np.ndarray, capacity: int, idle_w:
     free = 0.0
     for i in range(n):
         a = arrive[i]
-        if capacity >= 0:
+        if capacity >= 0 and free > a:  # the server is busy: is the waiting room full?
             while head < n_adm and start[admitted[head]] <= a:
                 head += 1
             if n_adm - head >= capacity:
