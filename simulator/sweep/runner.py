@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import UserError
 from ..output import manifest, write_manifest, write_yaml
 from .executors import InProcess
+from .lock import LOCK, FolderLock
 from .spec import SweepSpec, cell, run_key
 from .store import FAILURES, RESULTS, ResultStore
 
@@ -91,7 +92,7 @@ def prepare_out(spec: SweepSpec, out: Path, resume: bool) -> None:
     """Refuse a non-empty folder unless resuming the same sweep."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
-    entries = [p for p in out.iterdir()] if out.is_dir() else []
+    entries = [p for p in out.iterdir() if p.name != LOCK] if out.is_dir() else []
     if entries and not resume:
         raise UserError(f"output folder {out} is not empty ({len(entries)} entries); use --resume to "
                         f"continue that sweep, or choose another --out")
@@ -118,10 +119,24 @@ def _comparable(resolved: dict[str, Any]) -> Any:
 def run_sweep(spec: SweepSpec, out: Path, executor=None, resume: bool = False, progress: bool = True,
               chunk_runs: int = 50, flush_s: float = 30.0, extra_manifest: dict | None = None) -> SweepOutcome:
     """Run (or finish) a sweep into ``out``; see the module docstring."""
-    wall = time.perf_counter()
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the output folder {out}: {e.strerror or e}") from None
+    lock = FolderLock(out).acquire()  # a second sweep on this folder is refused while this one runs
+    try:
+        return _run_locked(spec, out, executor, resume, progress, chunk_runs, flush_s, extra_manifest)
+    finally:
+        lock.release()
+
+
+def _run_locked(spec: SweepSpec, out: Path, executor, resume: bool, progress: bool, chunk_runs: int,
+                flush_s: float, extra_manifest: dict | None) -> SweepOutcome:
+    wall = time.perf_counter()
     prepare_out(spec, out, resume)
-    out.mkdir(parents=True, exist_ok=True)
     (out / RESULTS).mkdir(exist_ok=True)
     write_yaml(out / SWEEP_YAML, spec.resolved())
     executor = executor or InProcess()
