@@ -71,9 +71,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     sc = load_scenario(args.scenario, overrides)
     executor = None
     if args.workers > 1:
+        import os
         from concurrent.futures import ProcessPoolExecutor
 
-        executor = ProcessPoolExecutor(args.workers)
+        from .sweep.executors import worker_init  # workers leave Ctrl-C to us and exit with us
+
+        executor = ProcessPoolExecutor(args.workers, initializer=worker_init, initargs=(os.getpid(),))
     try:
         res = run_scenario(sc, executor=executor, progress=not args.quiet)
     finally:
@@ -211,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, ProfileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during a sweep (128 + the signal, as a shell says)
+        signum = getattr(e, "signum", 2)
+        print("interrupted" + (" (SIGTERM)" if signum == 15 else ""), file=sys.stderr)
+        return 128 + signum
