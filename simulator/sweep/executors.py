@@ -69,6 +69,21 @@ def worker_init(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def terminate_pool(pool) -> None:
+    """Stop a ``ProcessPoolExecutor`` at once: cancel what is queued, end the workers (SIGTERM, then
+    SIGKILL), so neither they nor the interpreter's exit wait for the runs in flight."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=5)
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=5)
+
+
 WORKER_DIED = ("the worker process running it died (killed, out of memory, or a crash in native code)")
 
 
@@ -170,18 +185,8 @@ class LocalPool:
     def terminate(self) -> None:
         """Stop now: cancel what is queued and kill the workers (runs in flight are lost)."""
         for pool in (self.pool, self.retry_pool):
-            if pool is None:
-                continue
-            procs = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for p in procs:
-                if p.is_alive():
-                    p.terminate()
-            for p in procs:
-                p.join(timeout=5)
-                if p.is_alive():
-                    p.kill()
-                    p.join(timeout=5)
+            if pool is not None:
+                terminate_pool(pool)
         self._closed = True
 
     def close(self) -> None:
