@@ -255,3 +255,25 @@ def test_signalled_sweep_keeps_finished_runs_and_resume_runs_the_rest(tmp_path, 
     assert done.returncode == 0, done.stderr
     assert f"{24 - kept} runs done, {kept} already there" in done.stdout
     pd.testing.assert_frame_equal(sorted_rows(read_results(out)), reference)
+
+
+def test_disk_full_during_a_sweep_is_one_line(tmp_path, synth_profile, monkeypatch):
+    import errno
+
+    import simulator.sweep.store as store
+
+    sweep = write_sweep(tmp_path, synth_profile, grid={"workload.rate_per_s": [1, 2, 3]})
+    out = tmp_path / "out"
+
+    def full(path, writer):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(store, "atomic_write", full)
+    with pytest.raises(UserError) as e:
+        run_sweep(load_sweep(sweep), out, InProcess(), progress=False, chunk_runs=1)
+    assert f"cannot write the sweep's results in {out}: No space left on device" in str(e.value)
+    assert json.loads((out / "manifest.json").read_text())["status"] == "aborted"
+    assert not (out / LOCK).exists()
+    (tmp_path / "file").write_text("")  # --out under a file
+    r = sweep_cli(str(sweep), "--out", str(tmp_path / "file" / "x"), "--workers", "1")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

@@ -244,18 +244,23 @@ def _run_locked(spec: SweepSpec, out: Path, executor, resume: bool, progress: bo
             executor.terminate()
         if bar is not None:
             bar.close()
-        try:
-            store.flush()
-            store.write_failures()
-            wall_s = time.perf_counter() - wall
-            write_manifest(out / MANIFEST, manifest(
-                spec.seed, spec.base.get("profile"), wall_s, status=status, **info,
-                runs_skipped=skipped[0], runs_done=n_done, runs_failed=n_failed,
-                rows_written=store.rows_written, parts_written=store.parts_written, failures=FAILURES,
-                worker_restarts=getattr(executor, "restarts", 0)))
-        except OSError as e:
-            if not failing:
-                raise _write_error(out, e) from None
+        error = None
+        for step in (store.flush, store.write_failures, None):  # each tried even if one before failed
+            try:
+                if step is not None:
+                    step()
+                else:
+                    wall_s = time.perf_counter() - wall
+                    write_manifest(out / MANIFEST, manifest(
+                        spec.seed, spec.base.get("profile"), wall_s, status=status, **info,
+                        runs_skipped=skipped[0], runs_done=n_done, runs_failed=n_failed,
+                        rows_written=store.rows_written, parts_written=store.parts_written,
+                        failures=FAILURES, worker_restarts=getattr(executor, "restarts", 0)))
+            except OSError as e:
+                error = error or e
+                status = "aborted"
+        if error is not None and not failing:
+            raise _write_error(out, error)
     return SweepOutcome(total, skipped[0], n_done, n_failed, store.rows_written, wall_s, out)
 
 
