@@ -491,3 +491,69 @@ def test_incomplete_folders_are_reported_with_a_warning(capsys, tmp_path, run_di
     (sweep / "sweep.yaml").unlink()
     assert main(["report", str(sweep), "--figures", "tables", "--out", str(tmp_path / "r2")]) == 0
     assert "has no sweep.yaml: not a complete 'sweep' folder" in capsys.readouterr().err
+
+
+def _categorical_sweep(tmp_path) -> Path:
+    """A sweep over profile paths (given in non-alphabetical order) and a mapping-valued axis."""
+    profiles = ["profiles/sst2-minilm6.npz", "profiles/mrpc-minilm6.npz", "other/dir/cola-minilm6.npz"]
+    batching = [{"max_batch": 4, "timeout_ms": 5}, {"max_batch": 1, "timeout_ms": 0}]
+    cells = [json.dumps(b, sort_keys=True) for b in batching]
+    rows = []
+    for cond, ((i, prof), (j, bat)) in enumerate(product(enumerate(profiles), enumerate(cells))):
+        for p, rep in product(["all-cloud", "threshold-0.9"], range(3)):
+            rows.append({"run_key": f"{cond}-{p}-{rep}", "condition": cond, "replication": rep, "policy": p,
+                         "profile": prof, "tiers.mobile.batching": bat,
+                         "accuracy": 0.9 - 0.1 * i + 0.01 * rep, "latency_p95_ms": 50.0 + 10 * i + j + rep,
+                         "cost_mean": 1.0 + i, "energy_mobile_j_per_req": 0.01 * (1 + j),
+                         "exit_frac_mobile": 0.5, "exit_frac_edge": 0.5})
+    out = tmp_path / "cat"
+    (out / "results.parquet").mkdir(parents=True)
+    pd.DataFrame(rows).to_parquet(out / "results.parquet" / "part-00000.parquet", index=False)
+    (out / "manifest.json").write_text(json.dumps({"kind": "sweep", "axes": ["profile", "tiers.mobile.batching"]}))
+    (out / "sweep.yaml").write_text(yaml.safe_dump({"name": "cat", "grid": {"profile": profiles,
+                                                                            "tiers.mobile.batching": batching}}))
+    return out
+
+
+def test_categorical_axis_unjoined_short_labels_in_sweep_order(tmp_path):
+    from matplotlib import pyplot as plt
+
+    from simulator.report import figures as F
+    from simulator.report.style import get_style, style_context
+
+    res = load_results(_categorical_sweep(tmp_path))
+    assert res.categories["profile"][0] == "profiles/sst2-minilm6.npz"  # the sweep file's order
+    styles = policy_styles(res.policies)
+    st = get_style("paper")
+    with style_context(st):
+        figs = [F.metric_vs_axis(res, styles, st, "profile", "accuracy"),
+                F.metric_vs_axis(res, styles, st, "profile", "latency_p95_ms", facet="tiers.mobile.batching"),
+                F.metric_vs_axis(res, styles, st, "tiers.mobile.batching", "accuracy")]
+        heat = F.heatmap_best(res, styles, st, "profile", "tiers.mobile.batching", "latency_p95_ms")
+    for fig in figs:
+        for ax in fig.figure.axes:
+            if not ax.get_visible():
+                continue
+            for ln in ax.get_lines():  # nothing joins two categories: any drawn line stays at one x
+                if ln.get_linestyle() not in ("None", "none", "") and len(ln.get_xdata()) > 1:
+                    assert len(set(np.round(np.asarray(ln.get_xdata(), float), 9))) == 1, ln.get_label()
+            series = [c.lines[0] for c in ax.containers if c.get_label() in styles]
+            assert series and all(ln.get_linestyle() == "None" for ln in series)
+    ticks = [t.get_text() for t in figs[0].figure.axes[0].get_xticklabels()]
+    assert ticks == ["sst2-minilm6", "mrpc-minilm6", "cola-minilm6"]
+    assert [t.get_text() for t in heat.figure.axes[0].get_xticklabels()] == ticks
+    titles = [ax.get_title() for ax in figs[1].figure.axes if ax.get_visible()]
+    assert titles == ["batching = max_batch=4 timeout_ms=5", "batching = max_batch=1 timeout_ms=0"]
+    mticks = [t.get_text() for t in figs[2].figure.axes[0].get_xticklabels()]
+    assert mticks == ["max_batch=4 timeout_ms=5", "max_batch=1 timeout_ms=0"]
+    assert all(len(t) <= 28 for t in ticks + mticks)
+    # the markers of one category sit near its tick, policies side by side
+    ax = figs[0].figure.axes[0]
+    xs = sorted(float(x) for c in ax.containers if c.get_label() in styles for x in c.lines[0].get_xdata())
+    assert len(xs) == 2 * 3 and all(abs(x - round(x)) < 0.45 for x in xs) and xs[0] != xs[1]
+    assert "not joined" in figs[0].caption
+    for f in [*figs, heat]:
+        plt.close(f.figure)
+    from simulator.report.axes import category_labels
+
+    assert category_labels(["a/x.csv", "b/x.csv"]) == {"a/x.csv": "a/x", "b/x.csv": "b/x"}  # still distinct

@@ -89,3 +89,94 @@ def derive_numeric_axes(df: pd.DataFrame, axes: list[str]) -> tuple[pd.DataFrame
         out.append(name)
         derived.append(name)
     return df, out, derived
+
+
+# -- categorical axes (profiles, device names, layer lists, mappings) ----------------------------------
+_PATH_SUFFIXES = (".npz", ".csv", ".txt", ".log", ".json", ".yaml", ".yml", ".parquet", ".dat", ".gz")
+
+
+def _looks_like_path(s: str) -> bool:
+    return ("/" in s or s.lower().endswith(_PATH_SUFFIXES)) and not s.lstrip().startswith(("{", "["))
+
+
+def _short_mapping(d: dict) -> str:
+    """``{"model": "markov", "states_mbps": [2, 20]}`` -> ``markov states_mbps=[2, 20]``."""
+    from pathlib import Path
+
+    if isinstance(d.get("file"), str):
+        return Path(d["file"]).stem
+    parts = [str(d["model"])] if "model" in d else []
+    for k, v in d.items():
+        if k == "model":
+            continue
+        v = Path(v).stem if isinstance(v, str) and _looks_like_path(v) else v
+        parts.append(f"{k}={json.dumps(v) if isinstance(v, list | dict) else v}")
+    return " ".join(parts)
+
+
+def _short(value: Any, limit: int, parents: int = 0) -> str:
+    from pathlib import Path
+
+    s = str(value)
+    if isinstance(value, str) and s.lstrip().startswith("{"):
+        try:
+            d = json.loads(s)
+        except json.JSONDecodeError:
+            d = None
+        if isinstance(d, dict):
+            s = _short_mapping(d)
+    elif isinstance(value, str) and _looks_like_path(s):
+        p = Path(s)
+        s = "/".join([*p.parent.parts[len(p.parent.parts) - parents:], p.stem] if parents else [p.stem])
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def category_labels(values: list[Any], limit: int = 28) -> dict[Any, str]:
+    """Short, distinct tick labels for the values of a categorical axis: a path's file stem (with as many
+    parent folders as it takes to tell two files apart), a mapping's leading keys, long text cut."""
+    for parents in range(4):
+        labels = {v: _short(v, limit, parents) for v in values}
+        if len(set(labels.values())) == len(labels):
+            return labels
+    return {v: str(v) for v in values}
+
+
+def _as_cells(values: list[Any]) -> list[str]:
+    from ..sweep.spec import to_column
+
+    return [str(c) for c in to_column(list(values), "string")]
+
+
+def category_orders(df: pd.DataFrame, axes: list[str], sweep: dict[str, Any]) -> dict[str, list[str]]:
+    """For each non-numeric swept axis, its values in the order the sweep file gives them.
+
+    The order is the sweep's own value list (``grid``, ``zip`` or a ``sample``'s choices, as stored in
+    ``sweep.yaml``), then any other value in the order of the conditions it first appears in (conditions
+    are numbered in the sweep file's order), then in the order of the rows.
+    """
+    given: dict[str, list[Any]] = {}
+    for block in ("grid", "zip"):
+        groups = sweep.get(block)
+        for g in groups if isinstance(groups, list) else [groups]:
+            if isinstance(g, dict):
+                for k, v in g.items():
+                    if isinstance(v, list):
+                        given.setdefault(str(k), v)
+    sample = sweep.get("sample")
+    if isinstance(sample, dict):
+        for k, v in sample.items():
+            if isinstance(v, dict) and isinstance(v.get("choice"), list):
+                given.setdefault(str(k), v["choice"])
+    out: dict[str, list[str]] = {}
+    rows = df.sort_values("condition", kind="stable") if "condition" in df else df
+    for a in axes:
+        if a not in df or pd.api.types.is_numeric_dtype(df[a]):
+            continue
+        present = list(dict.fromkeys(rows[a].dropna().astype(str)))
+        try:
+            listed = _as_cells(given.get(a, []))
+        except Exception:  # noqa: BLE001 - an odd sweep file only loses its order
+            listed = []
+        out[a] = [v for v in dict.fromkeys(listed) if v in set(present)] + \
+            [v for v in present if v not in set(listed)]
+    return out

@@ -7,7 +7,6 @@ and puts its legend outside the axes, above the plot, so that it never covers da
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +16,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ..intervals import MIN_REPLICATIONS
+from .axes import category_labels, category_orders
 from .labels import axis_label, metric_info, metric_label, metric_name, scale, short_axis, slug
 from .load import Results, aggregate, higher_is_better
 from .style import TIER_COLOURS, PolicyStyle, Style
@@ -66,6 +66,39 @@ def _positions(values: pd.Series) -> tuple[np.ndarray, list, bool]:
     uniq = sorted(values.dropna().unique(), key=lambda v: (isinstance(v, str), v))
     numeric = pd.api.types.is_numeric_dtype(values)
     return np.asarray(uniq, dtype=float if numeric else object), uniq, numeric
+
+
+def _categorical(res: Results | None, key: str, values: pd.Series) -> bool:
+    """Whether a swept axis holds unrelated categories (profiles, device names, layer lists, mappings):
+    not numbers, and not traces or bandwidth models (those are placed at their mean bandwidth)."""
+    return (key != "policy" and not pd.api.types.is_numeric_dtype(values)
+            and (res is None or key not in res.point_axes))
+
+
+def _levels(res: Results | None, key: str, values: pd.Series) -> list:
+    """Distinct values of an axis in plotting order: numbers ascending; categories in the order the sweep
+    file gives them (then in order of appearance); policies sorted."""
+    if not _categorical(res, key, values):
+        return _positions(values)[1]
+    present = list(dict.fromkeys(values.dropna()))
+    given = (res.categories.get(key) if res is not None else None) or []
+    if not given and res is not None and key in res.per_rep:
+        given = category_orders(res.per_rep, [key], {}).get(key, [])
+    head = [v for v in given if v in set(present)]
+    return head + [v for v in present if v not in set(head)]
+
+
+def _value_labels(res: Results | None, key: str, levels: list) -> dict:
+    """Tick and legend text for each value of an axis: short for categories (a path's file stem)."""
+    if levels and _categorical(res, key, pd.Series(levels)):
+        return category_labels(levels)
+    return {v: _fmt(v) for v in levels}
+
+
+def _fits(labels: list[str], room_in: float) -> bool:
+    """Whether tick labels set side by side fit in ``room_in`` inches (an estimate from the font size)."""
+    char_in = 0.6 * float(plt.rcParams["xtick.labelsize"]) / 72
+    return sum(len(t) * char_in + 0.08 for t in labels) <= room_in
 
 
 def _signed(v: float) -> str:
@@ -175,8 +208,8 @@ def _condition_title(axes: list[str], values: tuple) -> str:
     """``sst2-minilm6`` (a profile), ``1.23 Mbit/s`` (one axis with a unit) or ``rate=4, mbps=10``."""
     parts = []
     for a, v in zip(axes, values, strict=True):
-        if isinstance(v, str) and ("/" in v or v.endswith(".npz")):
-            v = Path(v).stem
+        if isinstance(v, str):  # a path's file stem, a mapping's leading keys
+            v = category_labels([v])[v]
         elif isinstance(v, float | np.floating):
             v = f"{float(f'{v:.3g}'):g}"
         label = axis_label(a)
@@ -193,6 +226,9 @@ def tradeoff_by_condition(res: Results, styles: dict[str, PolicyStyle], st: Styl
     """One trade-off panel per swept condition (few conditions), each with its own Pareto front."""
     agg = aggregate(res.per_rep, [*res.axes, "policy"], [xmetric, ymetric])
     groups = list(agg.groupby(res.axes, sort=True))
+    rank = {a: {v: i for i, v in enumerate(_levels(res, a, agg[a]))} for a in res.axes}
+    groups.sort(key=lambda kv: tuple(rank[a][v] for a, v in zip(res.axes, kv[0] if isinstance(kv[0], tuple)
+                                                                  else (kv[0],), strict=True)))
     ncols = min(len(groups), 2 if st.name == "paper" else 3)
     nrows = int(np.ceil(len(groups) / ncols))
     fig, axs = _figure(st, nrows, ncols, row_height=st.height * 0.8)
@@ -358,51 +394,76 @@ def latency_cdf(res: Results, styles: dict[str, PolicyStyle], st: Style) -> Fig:
 # -- metric vs a swept axis --------------------------------------------------------------------------
 def metric_vs_axis(res: Results, styles: dict[str, PolicyStyle], st: Style, x: str, y: str,
                    hue: str = "policy", facet: str | None = None) -> Fig:
+    """A metric against a swept axis, one line per policy (or value of ``hue``), a panel per ``facet``.
+
+    A numeric axis is drawn as lines with confidence bands; an axis of traces or bandwidth models as
+    unjoined points at each value's mean bandwidth; a categorical axis (profiles, device names, layer
+    lists, mappings) as unjoined points per category, policies side by side within a category, the
+    categories in the sweep file's order and labelled short (a path's file stem).
+    """
     keys = [k for k in (facet, x, hue) if k]
     agg = aggregate(res.per_rep, keys, [y])
     k = scale(y)
-    facets = _positions(agg[facet])[1] if facet else [None]
+    facets = _levels(res, facet, agg[facet]) if facet else [None]
+    flabel = _value_labels(res, facet, facets) if facet else {}
     ncols = min(len(facets), 3 if st.name == "paper" else 4)
     nrows = int(np.ceil(len(facets) / ncols))
     row_h = st.height * (0.75 if nrows > 1 or ncols > 1 else 1.0)
     fig, axs = _figure(st, nrows, ncols, row_height=row_h, sharex=True, sharey=True)
-    hues = _positions(agg[hue])[1]
+    hues = _levels(res, hue, agg[hue])
+    hlabel = _value_labels(res, hue, hues)
     if hue == "policy":
         hstyle = {h: styles[h] for h in hues}
     else:
         cmap = plt.get_cmap("viridis")
         hstyle = {h: PolicyStyle(mcolors.to_hex(cmap(i / max(1, len(hues) - 1) * 0.9)),
                                  "osD^v"[i % 5], "-") for i, h in enumerate(hues)}
-    xs_all, xlabels, numeric = _positions(agg[x])
+    categorical = _categorical(res, x, agg[x])
+    xlabels = _levels(res, x, agg[x])
+    numeric = pd.api.types.is_numeric_dtype(agg[x])
+    xs_all = np.asarray(xlabels, dtype=float if numeric else object)
+    xtext = _value_labels(res, x, xlabels)
     points = x in res.point_axes
     pos = {v: (float(v) if numeric else i) for i, v in enumerate(xlabels)}
+    # categories: each hue gets its own slot within a category, so that markers do not hide each other
+    spread = min(0.8, 0.1 * len(hues)) if categorical and len(hues) > 1 else 0.0
+    dodge = {h: (j / (len(hues) - 1) - 0.5) * spread if len(hues) > 1 else 0.0 for j, h in enumerate(hues)}
     vals = agg[y].to_numpy(float) * k
     logy = _is_log(vals, 30)
     funit = (axis_label(facet).rsplit("(", 1)[-1].rstrip(")")
                                                 if facet and "(" in axis_label(facet) else "")
+    panel_in = st.width / ncols - (0.6 if ncols == 1 else 0.25)
     for i, fv in enumerate(facets):
         ax = axs[i // ncols, i % ncols]
         sub = agg if fv is None else agg[agg[facet] == fv]
         for h in hues:
-            g = sub[sub[hue] == h].sort_values(x)
+            g = sub[sub[hue] == h]
+            g = g.iloc[np.argsort([pos[v] for v in g[x]], kind="stable")]
             if g.empty:
                 continue
             s = hstyle[h]
             xv = np.array([pos[v] for v in g[x]], float)
             m = g[y].to_numpy(float) * k
             blo, bhi = g[f"{y}_lo"].to_numpy(float) * k, g[f"{y}_hi"].to_numpy(float) * k
+            if categorical:  # unrelated categories: one marker per category, never joined
+                ax.errorbar(xv + dodge[h], m, yerr=_err(g, y, k), fmt=s.marker, linestyle="none",
+                            color=s.colour, markerfacecolor=mcolors.to_rgba(s.colour, 0.45),
+                            markeredgecolor=s.colour, markeredgewidth=0.8, elinewidth=0.6, capsize=0,
+                            markersize=plt.rcParams["lines.markersize"] * 0.8, label=hlabel[h])
+                continue
             if points:  # unrelated conditions (e.g. different traces): points with error bars, no lines
                 ax.errorbar(xv, m, yerr=_err(g, y, k), fmt=s.marker, color=s.colour, elinewidth=0.5,
                             capsize=0, markersize=plt.rcParams["lines.markersize"] * 0.6, alpha=0.8,
-                            label=_fmt(h))
+                            label=hlabel[h])
                 continue
             ax.plot(xv, m, color=s.colour, marker=s.marker, linestyle=s.dash,
-                    markersize=plt.rcParams["lines.markersize"] * 0.85, label=_fmt(h))
+                    markersize=plt.rcParams["lines.markersize"] * 0.85, label=hlabel[h])
             if np.isfinite(blo).any() and (g["n"] >= MIN_REPLICATIONS).all():
                 ax.fill_between(xv, np.where(np.isfinite(blo), blo, m), np.where(np.isfinite(bhi), bhi, m),
                                 color=s.colour, alpha=0.18, linewidth=0)
         if fv is not None:
-            title = f"{_fmt(fv)} {funit}" if funit else f"{short_axis(facet).split('.')[-1]} = {_fmt(fv)}"
+            title = (f"{flabel[fv]} {funit}" if funit
+                     else f"{short_axis(facet).split('.')[-1]} = {flabel[fv]}")
             ax.set_title(title, fontsize=plt.rcParams["legend.fontsize"])
         if points:  # many irregular values: ordinary ticks, not one per value
             if _is_log(xs_all, 20):
@@ -418,7 +479,15 @@ def metric_vs_axis(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
         if logy:
             ax.set_yscale("log")
         if not numeric:
-            ax.set_xticks(range(len(xlabels)), [str(v) for v in xlabels], rotation=30, ha="right")
+            text = [xtext[v] for v in xlabels]
+            flat = _fits(text, panel_in)
+            ax.set_xticks(range(len(xlabels)), text, rotation=0 if flat else 30, ha="center" if flat else "right",
+                          rotation_mode="anchor")
+            ax.set_xlim(-0.5, len(xlabels) - 0.5)
+            if categorical:  # a faint rule between categories instead of a grid line through each
+                ax.grid(axis="x", visible=False)
+                for b in range(1, len(xlabels)):
+                    ax.axvline(b - 0.5, color="0.85", linewidth=0.5, zorder=0)
     for j in range(len(facets), nrows * ncols):
         axs[j // ncols, j % ncols].set_visible(False)
     if nrows * ncols > 1:
@@ -427,12 +496,19 @@ def metric_vs_axis(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
     else:
         axs[0, 0].set_xlabel(axis_label(x))
         axs[0, 0].set_ylabel(metric_label(y))
-    handles = [Line2D([], [], color=hstyle[h].colour, marker=hstyle[h].marker, linestyle=hstyle[h].dash,
-                      label=_fmt(h)) for h in hues]
+    unjoined = categorical or points
+    handles = [Line2D([], [], color=hstyle[h].colour, marker=hstyle[h].marker,
+                      linestyle="none" if unjoined else hstyle[h].dash, label=hlabel[h]) for h in hues]
     _legend(fig, handles, st, title=None if hue == "policy" else axis_label(hue))
     others = [a for a in res.axes if a not in keys]
-    cap = (f"{metric_name(y)} against {axis_label(x).lower()}, one line per "
-           f"{'policy' if hue == 'policy' else short_axis(hue)}; shaded bands are {_ci_note(agg)}")
+    what = "policy" if hue == "policy" else short_axis(hue)
+    if categorical:
+        cap = (f"{metric_name(y)} for each {axis_label(x).lower()}, one marker per {what} (side by side "
+               "within each value; values are unrelated categories, so points are not joined, and appear in "
+               f"the sweep file's order); error bars are {_ci_note(agg)}")
+    else:
+        cap = (f"{metric_name(y)} against {axis_label(x).lower()}, one line per {what}; shaded bands are "
+               f"{_ci_note(agg)}")
     if points:
         cap += ("; each point is one swept trace or bandwidth model placed at its mean bandwidth (points "
                 "are not joined: neighbouring values are unrelated traces), bars are its interval")
@@ -463,16 +539,17 @@ def metric_bars(res: Results, styles: dict[str, PolicyStyle], st: Style, y: str)
 
 
 # -- heatmaps ------------------------------------------------------------------------------------------
-def _grid(agg: pd.DataFrame, x: str, y: str):
-    _, xv, _ = _positions(agg[x])
-    _, yv, _ = _positions(agg[y])
-    return xv, yv
+def _grid(agg: pd.DataFrame, x: str, y: str, res: Results | None = None):
+    return _levels(res, x, agg[x]), _levels(res, y, agg[y])
 
 
-def _heat_axes(ax, xv, yv, x, y) -> None:
-    ax.set_xticks(range(len(xv)), [_fmt(v) for v in xv], rotation=45 if len(xv) > 5 else 0,
-                  ha="right" if len(xv) > 5 else "center")
-    ax.set_yticks(range(len(yv)), [_fmt(v) for v in yv])
+def _heat_axes(ax, xv, yv, x, y, res: Results | None = None, room_in: float = 2.0) -> None:
+    xt, yt = _value_labels(res, x, xv), _value_labels(res, y, yv)
+    text = [xt[v] for v in xv]
+    flat = _fits(text, room_in)
+    ax.set_xticks(range(len(xv)), text, rotation=0 if flat else 45, ha="center" if flat else "right",
+                  rotation_mode="anchor")
+    ax.set_yticks(range(len(yv)), [yt[v] for v in yv])
     ax.set_xlabel(axis_label(x))
     ax.set_ylabel(axis_label(y))
     ax.grid(False)
@@ -482,7 +559,7 @@ def _heat_axes(ax, xv, yv, x, y) -> None:
 
 def heatmap_best(res: Results, styles: dict[str, PolicyStyle], st: Style, x: str, y: str, metric: str) -> Fig:
     agg = aggregate(res.per_rep, [x, y, "policy"], [metric])
-    xv, yv = _grid(agg, x, y)
+    xv, yv = _grid(agg, x, y, res)
     hib = higher_is_better(metric)
     idx = {p: i for i, p in enumerate(res.policies)}
     best = np.full((len(yv), len(xv)), np.nan)
@@ -514,7 +591,7 @@ def heatmap_best(res: Results, styles: dict[str, PolicyStyle], st: Style, x: str
             if tie[yi, xi]:
                 ax.add_patch(plt.Rectangle((xi - 0.5, yi - 0.5), 1, 1, fill=False, hatch="////",
                                            edgecolor="white", linewidth=0))
-    _heat_axes(ax, xv, yv, x, y)
+    _heat_axes(ax, xv, yv, x, y, res, st.width - 1.2)
     present = sorted({res.policies[int(v)] for v in best[np.isfinite(best)]}, key=res.policies.index)
     handles = [Patch(facecolor=styles[p].colour, label=p) for p in present]
     if tie.any():
@@ -532,9 +609,9 @@ def heatmap_best(res: Results, styles: dict[str, PolicyStyle], st: Style, x: str
 NOISE_REL = 1e-9  # differences below this fraction of the values compared are floating-point noise
 
 
-def margin_grid(agg: pd.DataFrame, x: str, y: str, metric: str, a: str, b: str):
+def margin_grid(agg: pd.DataFrame, x: str, y: str, metric: str, a: str, b: str, res: Results | None = None):
     """(x values, y values, a − b per cell, whether each cell differs beyond numerical noise)."""
-    xv, yv = _grid(agg, x, y)
+    xv, yv = _grid(agg, x, y, res)
     diff = np.full((len(yv), len(xv)), np.nan)
     real = np.zeros_like(diff, bool)
     for xi, xa in enumerate(xv):
@@ -565,7 +642,7 @@ def heatmap_margin(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
     """``a`` minus ``b`` in each cell of two swept axes; cells within numerical noise read "no difference"."""
     agg = aggregate(res.per_rep, [x, y, "policy"], [metric])
     k = scale(metric)
-    xv, yv, diff, real = margin_grid(agg, x, y, metric, a, b)
+    xv, yv, diff, real = margin_grid(agg, x, y, metric, a, b, res)
     diff = diff * k
     w, h = st.size()
     fig, axs = _figure(st, row_height=max(h - 0.35, 0.28 * len(yv) + 1.1))
@@ -590,7 +667,7 @@ def heatmap_margin(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
                 if np.isfinite(v):
                     ax.text(xi, yi, labels[yi][xi], ha="center", va="center", fontsize=fs,
                             color="white" if real[yi, xi] and abs(v) > 0.6 * vmax else "black")
-    _heat_axes(ax, xv, yv, x, y)
+    _heat_axes(ax, xv, yv, x, y, res, st.width - 1.6)
     _, unit, _ = metric_info(metric)
     cb = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.02)
     cb.set_label(f"Δ {metric_name(metric).lower()}" + (f" ({unit})" if unit else ""))

@@ -35,6 +35,7 @@ class Results:
     manifest: dict[str, Any] = field(default_factory=dict)
     point_axes: list[str] = field(default_factory=list)  # axes whose values are unrelated conditions (traces)
     warnings: list[str] = field(default_factory=list)  # the folder is incomplete or its results partial
+    categories: dict[str, list[str]] = field(default_factory=dict)  # non-numeric axis -> values, sweep order
 
     @property
     def deadline_ms(self) -> float | None:
@@ -215,16 +216,17 @@ def _load_sweep(folder: Path, manifest: dict[str, Any]) -> Results:
             df[a] = conv if conv.notna().all() else df[a].astype(str)
     if "replication" not in df:
         df["replication"] = 0
-    from .axes import derive_numeric_axes
+    from .axes import category_orders, derive_numeric_axes
 
     orig = list(axes)
     df, axes, point_axes = derive_numeric_axes(df, axes)
     sweep = _read_yaml(folder / "sweep.yaml")
+    categories = category_orders(df, [a for a in axes if a not in point_axes], sweep)
     base = sweep.get("base") if isinstance(sweep.get("base"), dict) else {}
     config = dict(base.get("scenario", base)) if isinstance(base, dict) else {}
     return Results(folder=folder, kind="sweep", per_rep=df, axes=axes,
                    policies=sorted(df["policy"].unique()), metrics=_metrics(df, [*axes, *orig]),
-                   config=config, manifest=manifest, point_axes=point_axes)
+                   config=config, manifest=manifest, point_axes=point_axes, categories=categories)
 
 
 # -- statistics over replications (the interval itself is intervals.metric_interval) -------------------
