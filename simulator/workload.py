@@ -9,6 +9,7 @@ Arrivals before ``warmup_s`` are simulated but excluded from statistics.
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,35 +72,64 @@ class WorkloadConfig:
 
 def read_timestamps(path: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Arrival times (s) and optional device indices from a file: one time per line, or a CSV with
-    columns ``time_s`` and optionally ``device``."""
+    columns ``time_s`` and optionally ``device``.
+
+    Errors name the file as given (not with ``$VARS`` expanded) and the line, and say what was expected;
+    they never echo the file's content."""
     p = expand_path(path)
     if not p.is_file():
-        raise ConfigError(f"arrival file not found: {p}")
-    times, devices = [], []
-    with open(p, newline="", encoding="utf-8-sig") as f:
-        first = f.readline()
-        f.seek(0)
-        if "time_s" in first:
-            for n, row in enumerate(csv.DictReader(f), 2):
-                try:
+        raise ConfigError(f"arrival file not found: {path}")
+    times: list[float] = []
+    devices: list[int] = []
+    lines: list[int] = []
+    n, expected = 0, "a number"
+    try:
+        with open(p, newline="", encoding="utf-8-sig") as f:
+            first = f.readline()
+            f.seek(0)
+            if "time_s" in first:
+                expected = "a number in column 'time_s' (and an integer device index in 'device')"
+                for n, row in enumerate(csv.DictReader(f), 2):
                     times.append(float(row["time_s"]))
                     if row.get("device") not in (None, ""):
                         devices.append(int(row["device"]))
-                except ValueError:
-                    raise ConfigError(f"{p}:{n}: not a number") from None
-        else:
-            for n, line in enumerate(f, 1):
-                if line.strip() and not line.startswith("#"):
-                    try:
+                        if devices[-1] < 0:
+                            raise ConfigError(f"{path}:{n}: expected a non-negative device index")
+                    _finite(times[-1], path, n)
+                    lines.append(n)
+                    if len(times) > MAX_REQUESTS:
+                        raise ConfigError(f"{path}: more than {MAX_REQUESTS:.0e} arrival times")
+            else:
+                expected = "one arrival time in seconds per line"
+                for n, line in enumerate(f, 1):
+                    if line.strip() and not line.startswith("#"):
                         times.append(float(line.split(",")[0]))
-                    except ValueError:
-                        raise ConfigError(f"{p}:{n}: not a number: {line.strip()!r}") from None
+                        _finite(times[-1], path, n)
+                        lines.append(n)
+                    if len(times) > MAX_REQUESTS:
+                        raise ConfigError(f"{path}: more than {MAX_REQUESTS:.0e} arrival times")
+    except UnicodeDecodeError:  # (a ValueError: caught first)
+        raise ConfigError(f"{path}: not a text (UTF-8) file") from None
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError):
+        raise ConfigError(f"{path}:{n}: expected {expected}") from None
+    except csv.Error:
+        raise ConfigError(f"{path}:{n}: not a text CSV file (binary content)") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror or type(e).__name__})") from None
     t = np.asarray(times)
     if len(t) == 0:
-        raise ConfigError(f"{p}: no arrival times")
+        raise ConfigError(f"{path}: no arrival times")
     if np.any(t < 0) or np.any(np.diff(t) < 0):
-        raise ConfigError(f"{p}: arrival times must be non-negative and non-decreasing")
+        bad = int(np.argmax(t < 0)) if np.any(t < 0) else int(np.argmax(np.diff(t) < 0)) + 1
+        raise ConfigError(f"{path}:{lines[bad]}: arrival times must be non-negative and non-decreasing")
     return t, (np.asarray(devices) if len(devices) == len(times) else None)
+
+
+def _finite(value: float, path: str, line: int) -> None:
+    if not math.isfinite(value):
+        raise ConfigError(f"{path}:{line}: expected a finite arrival time in seconds, got {value}")
 
 
 def arrival_times(cfg: WorkloadConfig, mobile: int, n_mobiles: int,
