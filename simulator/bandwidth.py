@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import ConfigError, unknown_key
-from .schema import build, positive, require
-from .traces import TraceError, load_trace
+from .schema import _short, build, positive, require
+from .traces import FORMATS, SEPARATORS, TIME_FORMATS, TraceError, load_trace, unit_factor
 
 MODELS: dict[str, type[BandwidthSpec]] = {}
 
@@ -272,6 +272,11 @@ class Trace(BandwidthSpec):
 
     Each realisation starts at a uniformly random offset into the trace (``random_offset``), so
     replications and mobiles see different stretches of the same measurement; ``scale`` multiplies it.
+    Reading options: ``format`` (auto, columns, csv), ``separator`` (auto, ``,``, ``;``, tab, whitespace),
+    ``time_column`` and ``time_format`` (auto, s, ms, clock), the throughput column (``mbps_column``,
+    ``kbps_column``, ``bps_column``, or ``throughput_column`` with ``throughput_unit``: bps, kbps, mbps,
+    gbps), ``where`` (keep rows with these column values), ``interval_s`` (sample spacing without a time
+    column).
     """
 
     model: ClassVar[str] = "trace"
@@ -283,20 +288,44 @@ class Trace(BandwidthSpec):
     mbps_column: str | None = None
     interval_s: float = 1.0
     where: dict[str, str] = field(default_factory=dict, metadata={"convert": _where})
+    separator: str = "auto"
+    time_format: str = "auto"
+    throughput_column: str | None = None
+    throughput_unit: str = "auto"
+    kbps_column: str | None = None
+    bps_column: str | None = None
 
     def check(self, path: str) -> None:
         require(bool(self.file), f"missing required key '{path}.file'")
         positive(self.scale, f"{path}.scale")
-        require(self.format in ("auto", "columns", "csv"),
-                f"'{path}.format' must be auto, columns or csv, got {self.format!r}")
+        positive(self.interval_s, f"{path}.interval_s")
+        require(self.format in FORMATS, f"'{path}.format' must be {', '.join(FORMATS)}, got {_short(self.format)}")
+        require(self.separator in SEPARATORS,
+                f"'{path}.separator' must be auto, ',', ';', tab or whitespace, got {_short(self.separator)}")
+        require(self.time_format in TIME_FORMATS,
+                f"'{path}.time_format' must be {', '.join(TIME_FORMATS)}, got {_short(self.time_format)}")
+        require(self.throughput_unit == "auto" or unit_factor(self.throughput_unit) is not None,
+                f"'{path}.throughput_unit' must be auto, bps, kbps, mbps or gbps, got {_short(self.throughput_unit)}")
+        given = [k for k in ("mbps_column", "kbps_column", "bps_column", "throughput_column") if getattr(self, k)]
+        require(len(given) <= 1, f"'{path}': give one of {' or '.join(given)}, not both")
+        implied = {"mbps_column": "mbps", "kbps_column": "kbps", "bps_column": "bps"}.get(given[0]) if given else None
+        require(implied is None or self.throughput_unit == "auto"
+                or unit_factor(self.throughput_unit) == unit_factor(implied),
+                f"'{path}': {given[0] if given else ''} holds {implied}, but throughput_unit says "
+                f"{_short(self.throughput_unit)}")
         try:
             self.load()  # fail early on a missing or malformed file
         except TraceError as e:
             raise ConfigError(f"'{path}.file': {e}") from None
 
     def load(self):
+        column = self.throughput_column or self.kbps_column or self.bps_column
+        unit = self.throughput_unit
+        if unit == "auto" and (self.kbps_column or self.bps_column):
+            unit = "kbps" if self.kbps_column else "bps"
         return load_trace(self.file, self.format, self.time_column, self.mbps_column, self.interval_s,
-                          tuple(sorted(self.where.items())))
+                          tuple(sorted(self.where.items())), separator=self.separator,
+                          time_format=self.time_format, throughput_unit=unit, throughput_column=column)
 
     def steps(self, rng: np.random.Generator) -> Iterator[tuple[float, float]]:
         tr = self.load()
