@@ -360,23 +360,42 @@ def scenario_from_dict(data: dict[str, Any], base: Path | None = None,
     items = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides or [])
     for key, value in items:
         set_dotted(data, key, value)
+    written: dict[str, str] = {}  # resolved path -> as written (what error messages show)
+
+    def resolve(value: str) -> str:
+        out = str(resolve_file(value, base))
+        if out != value:
+            written[out] = value
+        return out
+
     if isinstance(data.get("profile"), str):
-        data["profile"] = str(resolve_file(data["profile"], base))
+        data["profile"] = resolve(data["profile"])
     for link in (data.get("links") or {}).values():
         for direction in ("bandwidth", "downlink", "quality"):
             spec = link.get(direction) if isinstance(link, dict) else None
             if isinstance(spec, dict) and spec.get("model") == "trace" and isinstance(spec.get("file"), str):
-                spec["file"] = str(resolve_file(spec["file"], base))
+                spec["file"] = resolve(spec["file"])
     wl = data.get("workload")
     if isinstance(wl, dict) and isinstance(wl.get("file"), str):
-        wl["file"] = str(resolve_file(wl["file"], base))
-    sc = build(Scenario, data)
+        wl["file"] = resolve(wl["file"])
     try:
-        profile = get_profile(sc.profile)
-    except ProfileError as e:
-        raise ConfigError(f"'profile': {e}") from None
-    check_against_profile(sc, profile.num_layers)
+        sc = build(Scenario, data)
+        try:
+            profile = get_profile(sc.profile)
+        except ProfileError as e:
+            raise ConfigError(f"'profile': {e}") from None
+        check_against_profile(sc, profile.num_layers)
+    except ConfigError as e:
+        raise ConfigError(as_written(str(e), written)) from None
     return sc
+
+
+def as_written(message: str, written: dict[str, str]) -> str:
+    """``message`` with every resolved file path put back as the scenario wrote it (``${VAR}``s not
+    expanded, relative paths relative)."""
+    for resolved in sorted(written, key=len, reverse=True):
+        message = message.replace(resolved, written[resolved])
+    return message
 
 
 def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None = None) -> Scenario:

@@ -142,3 +142,23 @@ def test_binary_file_and_huge_values_give_short_errors(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_scenario(REPO / "scenarios" / "default.yaml", {"description": nested})
     assert len(str(e.value)) < 200
+
+
+def test_file_errors_show_the_path_as_written(synth_profile, tmp_path, monkeypatch):
+    folder = tmp_path / "private-folder"
+    folder.mkdir()
+    (folder / "bad.txt").write_text("0 1\n1 nope\n")
+    (folder / "arr.txt").write_text("0.5\nnan\n")
+    monkeypatch.setenv("MY_DATA", str(folder))
+    d = base(synth_profile)
+    d["links"]["uplink"]["bandwidth"] = {"model": "trace", "file": "${MY_DATA}/bad.txt"}
+    with pytest.raises(ConfigError) as e:
+        scenario_from_dict(d)
+    assert str(e.value) == ("'links.uplink.bandwidth.file': ${MY_DATA}/bad.txt:2: expected a throughput "
+                            "(a number) in the second field")
+    d = base(synth_profile)
+    d["workload"] = {"arrival": "file", "file": "arr.txt"}  # relative to the scenario's folder
+    with pytest.raises(ConfigError) as e:
+        scenario_from_dict(d, base=folder)
+    assert str(e.value) == "arr.txt:2: expected a finite arrival time in seconds, got nan"
+    assert "private-folder" not in str(e.value)
