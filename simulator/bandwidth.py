@@ -23,6 +23,11 @@ from .schema import _short, build, positive, require
 from .traces import FORMATS, SEPARATORS, TIME_FORMATS, TraceError, load_trace, unit_factor
 
 MODELS: dict[str, type[BandwidthSpec]] = {}
+# Bounds on what a run may cost, checked before anything is generated: a link's long-run mean bandwidth
+# (a link slower than 1 kbit/s never finishes a hidden state) and the mean length of a path's steps (a
+# path stepping faster than every millisecond generates millions of steps per transfer).
+MIN_MBPS = 1e-3
+MIN_STEP_S = 1e-3
 
 
 def register(cls: type[BandwidthSpec]) -> type[BandwidthSpec]:
@@ -182,6 +187,7 @@ class Markov(BandwidthSpec):
             positive(v, f"{path}.states_mbps[{i}]", allow_zero=True)
         for i, v in enumerate(self.mean_dwell_s):
             positive(v, f"{path}.mean_dwell_s[{i}]")
+            _min_step(v, f"{path}.mean_dwell_s[{i}]")
         require(max(self.states_mbps) > 0, f"'{path}.states_mbps' are all zero")
         if self.transitions is not None:
             p = np.asarray(self.transitions, dtype=float)
@@ -236,6 +242,7 @@ class Lognormal(BandwidthSpec):
         positive(self.mean_mbps, f"{path}.mean_mbps")
         positive(self.cv, f"{path}.cv", allow_zero=True)
         positive(self.interval_s, f"{path}.interval_s")
+        _min_step(self.interval_s, f"{path}.interval_s")
         require(-1 < self.correlation < 1, f"'{path}.correlation' must be in (-1, 1), got {self.correlation}")
 
     def steps(self, rng: np.random.Generator) -> Iterator[tuple[float, float]]:
@@ -257,6 +264,18 @@ class Lognormal(BandwidthSpec):
 
     def long_run_mbps(self) -> float:
         return self.mean_mbps
+
+
+def _min_step(seconds: float, path: str) -> None:
+    require(seconds >= MIN_STEP_S, f"'{path}' must be at least {MIN_STEP_S:g} s (a bandwidth step), got {seconds:g}")
+
+
+def check_capacity(spec: BandwidthSpec, path: str) -> float:
+    """The long-run mean (Mbit/s) of a link's bandwidth model, refused below :data:`MIN_MBPS`."""
+    mean = spec.long_run_mbps()
+    require(mean >= MIN_MBPS, f"'{path}' has a long-run mean of {mean:.3g} Mbit/s, below the minimum "
+                              f"{MIN_MBPS:g} Mbit/s (1 kbit/s): its transfers would not end")
+    return mean
 
 
 def _where(value: Any, path: str) -> dict[str, str]:
@@ -314,9 +333,12 @@ class Trace(BandwidthSpec):
                 f"'{path}': {given[0] if given else ''} holds {implied}, but throughput_unit says "
                 f"{_short(self.throughput_unit)}")
         try:
-            self.load()  # fail early on a missing or malformed file
+            tr = self.load()  # fail early on a missing or malformed file
         except TraceError as e:
             raise ConfigError(f"'{path}.file': {e}") from None
+        step = tr.period_s / len(tr.times)
+        require(step >= MIN_STEP_S, f"'{path}.file': its samples are {step:.3g} s apart on average, closer than "
+                                    f"{MIN_STEP_S:g} s (is time_format right?)")
 
     def load(self):
         column = self.throughput_column or self.kbps_column or self.bps_column

@@ -30,6 +30,7 @@ from .workload import WorkloadConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_YAML_BYTES = 10 * 2**20
+MAX_MESSAGE_S = 3600.0  # the longest the smallest message (a header, a reply) may take over a link
 
 
 @dataclass
@@ -172,6 +173,7 @@ class Scenario:
         if self.engine not in ENGINES:
             raise unknown_key(self.engine, "engine", ENGINES, what="engine")
         self._resolve_links()
+        self._check_message_times()
         positive(self.deadline_ms, "deadline_ms")
         catalogue = resolve_catalogue(self.devices)
         for name, t in self.tiers.items():
@@ -185,6 +187,19 @@ class Scenario:
             counts = [t.count for t in self.tiers.values()]
             require(len(counts) >= 2, "'mobility' needs a second tier to hand over between")
             self.mobility.validate(counts[0], counts[1])
+
+    def _check_message_times(self) -> None:
+        """Bound what a run may cost: every message carries ``header_bytes`` up and ``reply_bytes`` down;
+        each must cross every link within :data:`MAX_MESSAGE_S` at the link's long-run mean bandwidth."""
+        for lname, link in self.links.items():
+            for key, spec, what in (("bandwidth", link.bandwidth, "header_bytes"),
+                                    ("downlink" if link.downlink is not None else "bandwidth", link.down_spec,
+                                     "reply_bytes")):
+                nbytes = getattr(self.payload, what)
+                seconds = nbytes * 8 / (spec.long_run_mbps() * 1e6)
+                require(seconds <= MAX_MESSAGE_S,
+                        f"'payload.{what}' {nbytes} takes {seconds:.3g} s over 'links.{lname}.{key}' at its "
+                        f"long-run mean; a message may take at most {MAX_MESSAGE_S:g} s")
 
     def _resolve_links(self) -> None:
         """Check ``from``/``to`` of every link and fill them in where omitted (consecutive tiers in order)."""

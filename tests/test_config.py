@@ -162,3 +162,42 @@ def test_file_errors_show_the_path_as_written(synth_profile, tmp_path, monkeypat
         scenario_from_dict(d, base=folder)
     assert str(e.value) == "arr.txt:2: expected a finite arrival time in seconds, got nan"
     assert "private-folder" not in str(e.value)
+
+
+@pytest.mark.parametrize("bandwidth, message", [
+    ({"model": "constant", "mbps": 1e-300}, "'links.uplink.bandwidth' has a long-run mean of 1e-300 Mbit/s, "
+                                            "below the minimum 0.001 Mbit/s"),
+    ({"model": "lognormal", "mean_mbps": 1e-6}, "below the minimum 0.001 Mbit/s"),
+    ({"model": "markov", "states_mbps": [1e-300, 0], "mean_dwell_s": [1, 1]}, "below the minimum"),
+    ({"model": "trace", "file": "TRACE", "scale": 1e-300}, "below the minimum"),
+    ({"model": "trace", "file": "TINY"}, "below the minimum"),
+    ({"model": "lognormal", "interval_s": 1e-7}, "'links.uplink.bandwidth.interval_s' must be at least 0.001 s"),
+    ({"model": "markov", "mean_dwell_s": [10, 1e-9]}, "'links.uplink.bandwidth.mean_dwell_s[1]' must be at least"),
+    ({"model": "trace", "file": "FAST"}, "samples are 1e-09 s apart on average"),
+])
+def test_bandwidths_a_run_could_not_finish_are_refused(synth_profile, tmp_path, bandwidth, message):
+    (tmp_path / "trace.txt").write_text("0 1\n1 2\n")
+    (tmp_path / "tiny.txt").write_text("0 1e-300\n1 1e-300\n")
+    (tmp_path / "fast.txt").write_text("".join(f"{i}e-9 1\n" for i in range(10)))
+    names = {"TRACE": "trace.txt", "TINY": "tiny.txt", "FAST": "fast.txt"}
+    if "file" in bandwidth:
+        bandwidth["file"] = str(tmp_path / names[bandwidth["file"]])
+    d = base(synth_profile)
+    d["links"]["uplink"]["bandwidth"] = bandwidth
+    with pytest.raises(ConfigError) as e:
+        scenario_from_dict(d)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_header_that_takes_hours_over_a_link_is_refused(synth_profile):
+    d = base(synth_profile)
+    d["links"]["uplink"]["bandwidth"] = {"model": "constant", "mbps": 0.01}
+    d["payload"] = {"header_bytes": 10**8}
+    with pytest.raises(ConfigError, match=r"'payload.header_bytes' 100000000 takes 8e\+04 s over "
+                                          r"'links.uplink.bandwidth'"):
+        scenario_from_dict(d)
+    d["payload"] = {"reply_bytes": 10**8}
+    with pytest.raises(ConfigError, match=r"'payload.reply_bytes' 100000000 takes .* over 'links.uplink.bandwidth'"):
+        scenario_from_dict(d)
+    d["payload"] = {"header_bytes": 64}
+    scenario_from_dict(d)  # 1 kbit/s and more, with small messages, runs
