@@ -143,6 +143,10 @@ class BandwidthSpec:
         """Long-run mean bandwidth (Mbit/s), for reports and sanity checks."""
         raise NotImplementedError
 
+    def shortest_mean_step_s(self) -> float:
+        """A lower bound on the mean length of the path's steps (s), to bound what generating it costs."""
+        return math.inf
+
 
 @register
 @dataclass
@@ -161,6 +165,9 @@ class Constant(BandwidthSpec):
 
     def long_run_mbps(self) -> float:
         return self.mbps
+
+    def shortest_mean_step_s(self) -> float:
+        return 1e9
 
 
 @register
@@ -221,6 +228,9 @@ class Markov(BandwidthSpec):
     def long_run_mbps(self) -> float:
         return float(self.stationary() @ np.asarray(self.states_mbps))
 
+    def shortest_mean_step_s(self) -> float:
+        return float(min(self.mean_dwell_s))
+
 
 @register
 @dataclass
@@ -264,6 +274,9 @@ class Lognormal(BandwidthSpec):
 
     def long_run_mbps(self) -> float:
         return self.mean_mbps
+
+    def shortest_mean_step_s(self) -> float:
+        return self.interval_s
 
 
 def _min_step(seconds: float, path: str) -> None:
@@ -333,10 +346,10 @@ class Trace(BandwidthSpec):
                 f"'{path}': {given[0] if given else ''} holds {implied}, but throughput_unit says "
                 f"{_short(self.throughput_unit)}")
         try:
-            tr = self.load()  # fail early on a missing or malformed file
+            self.load()  # fail early on a missing or malformed file
         except TraceError as e:
             raise ConfigError(f"'{path}.file': {e}") from None
-        step = tr.period_s / len(tr.times)
+        step = self.shortest_mean_step_s()
         require(step >= MIN_STEP_S, f"'{path}.file': its samples are {step:.3g} s apart on average, closer than "
                                     f"{MIN_STEP_S:g} s (is time_format right?)")
 
@@ -368,6 +381,10 @@ class Trace(BandwidthSpec):
 
     def long_run_mbps(self) -> float:
         return self.load().mean_mbps * self.scale
+
+    def shortest_mean_step_s(self) -> float:
+        tr = self.load()
+        return tr.period_s / len(tr.times)
 
 
 def parse_bandwidth(value: Any, path: str) -> BandwidthSpec:

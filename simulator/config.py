@@ -26,11 +26,16 @@ from .policies.registry import make_policy, policy_label, resolved_spec
 from .profile import ProfileError, get_profile
 from .schema import build, positive, require, to_plain
 from .thermal import ThermalSpec
-from .workload import WorkloadConfig
+from .workload import MAX_REQUESTS, WorkloadConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_YAML_BYTES = 10 * 2**20
 MAX_MESSAGE_S = 3600.0  # the longest the smallest message (a header, a reply) may take over a link
+# Bounds on what one run may cost, checked before anything is allocated: simulated time (the last arrival;
+# beyond it float seconds lose sub-millisecond precision), expected counts of requests and of other events
+# (background jobs, failures, handovers: MAX_REQUESTS each), and bandwidth steps generated over the run.
+MAX_HORIZON_S = 1e9
+MAX_BANDWIDTH_STEPS = 5 * 10**7
 
 
 @dataclass
@@ -187,6 +192,44 @@ class Scenario:
             counts = [t.count for t in self.tiers.values()]
             require(len(counts) >= 2, "'mobility' needs a second tier to hand over between")
             self.mobility.validate(counts[0], counts[1])
+        self._check_costs()
+
+    def _check_costs(self) -> None:
+        """Refuse, before anything is allocated, a run whose expected size is beyond the bounds above."""
+        wl, mobiles = self.workload, next(iter(self.tiers.values())).count
+        horizon, expected = wl.expected_horizon_s(mobiles)
+        if expected > MAX_REQUESTS:  # only without 'requests' (bounded by itself)
+            raise ConfigError(f"'workload.duration_s' {wl.duration_s:g} s at {wl.mean_rate_per_s():g} requests/s "
+                              f"per mobile ({mobiles} mobile(s)) means about {expected:.3g} requests, more than "
+                              f"{MAX_REQUESTS:.0e}: shorten it or set 'workload.requests'")
+        require(horizon <= MAX_HORIZON_S,
+                f"requests would arrive over about {horizon:.3g} s of simulated time, more than "
+                f"{MAX_HORIZON_S:.0e} s: check 'workload' (rate_per_s, requests, duration_s)")
+
+        def bound(count: float, key: str, what: str) -> None:
+            if count > MAX_REQUESTS:
+                raise ConfigError(f"'{key}' means about {count:.3g} {what} over the {horizon:.3g} s of arrivals, "
+                                  f"more than {MAX_REQUESTS:.0e}")
+
+        for name, t in self.tiers.items():
+            if t.background is not None:
+                bound(t.background.rate_per_s * horizon * t.count, f"tiers.{name}.background.rate_per_s",
+                      "background jobs")
+            if t.failures is not None and t.failures.mtbf_s is not None:
+                bound(horizon / (t.failures.mtbf_s + t.failures.mttr_s) * t.count, f"tiers.{name}.failures.mtbf_s",
+                      "failures")
+        if self.mobility is not None and self.mobility.mean_dwell_s is not None:
+            bound(horizon / self.mobility.mean_dwell_s * mobiles, "mobility.mean_dwell_s", "handovers")
+        steps = 0.0
+        for link in self.links.values():
+            paths = 1 if link.same_realisation else self.tiers[link.from_tier].count
+            for spec in (link.bandwidth, link.down_spec, link.quality):
+                if spec is not None:
+                    steps += paths * horizon / spec.shortest_mean_step_s()
+        require(steps <= MAX_BANDWIDTH_STEPS,
+                f"the links' bandwidth paths would take about {steps:.3g} steps over the {horizon:.3g} s of "
+                f"arrivals, more than {MAX_BANDWIDTH_STEPS:.0e}: shorten the run or lengthen the steps "
+                f"(interval_s, mean_dwell_s)")
 
     def _check_message_times(self) -> None:
         """Bound what a run may cost: every message carries ``header_bytes`` up and ``reply_bytes`` down;

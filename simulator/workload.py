@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -69,16 +71,44 @@ class WorkloadConfig:
             require(self.file is not None, f"missing required key '{path}.file' for arrival: file")
             read_timestamps(self.file)
 
+    def mean_rate_per_s(self) -> float:
+        """Long-run arrival rate per mobile (an mmpp's time average), for bounding what a run costs."""
+        if self.arrival == "mmpp":
+            r, d = self.mmpp.rates_per_s, self.mmpp.mean_dwell_s
+            return sum(a * b for a, b in zip(r, d, strict=True)) / sum(d)
+        return self.rate_per_s
+
+    def expected_horizon_s(self, n_mobiles: int) -> tuple[float, float]:
+        """(when the last request is expected to arrive (s), how many requests are expected in all)."""
+        if self.arrival == "file":
+            t, _ = read_timestamps(self.file or "")
+            if self.duration_s is not None:
+                t = t[t < self.duration_s]
+            n = len(t) if self.requests is None else min(len(t), self.requests)
+            return (float(t[n - 1]) if n else 0.0), float(n)
+        rate = self.mean_rate_per_s()
+        horizon = math.inf if self.duration_s is None else self.duration_s
+        if self.requests is not None:
+            horizon = min(horizon, self.requests / n_mobiles / rate)
+        return horizon, rate * horizon * n_mobiles
+
 
 def read_timestamps(path: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Arrival times (s) and optional device indices from a file: one time per line, or a CSV with
-    columns ``time_s`` and optionally ``device``.
+    columns ``time_s`` and optionally ``device``; read once per version of the file (read-only arrays).
 
     Errors name the file as given (not with ``$VARS`` expanded) and the line, and say what was expected;
     they never echo the file's content."""
     p = expand_path(path)
     if not p.is_file():
         raise ConfigError(f"arrival file not found: {path}")
+    st = p.stat()
+    return _read_timestamps(str(p), st.st_mtime_ns, st.st_size, path)
+
+
+@lru_cache(maxsize=32)
+def _read_timestamps(resolved: str, mtime_ns: int, size: int, path: str) -> tuple[np.ndarray, np.ndarray | None]:
+    p = Path(resolved)
     times: list[float] = []
     devices: list[int] = []
     lines: list[int] = []
@@ -124,7 +154,11 @@ def read_timestamps(path: str) -> tuple[np.ndarray, np.ndarray | None]:
     if np.any(t < 0) or np.any(np.diff(t) < 0):
         bad = int(np.argmax(t < 0)) if np.any(t < 0) else int(np.argmax(np.diff(t) < 0)) + 1
         raise ConfigError(f"{path}:{lines[bad]}: arrival times must be non-negative and non-decreasing")
-    return t, (np.asarray(devices) if len(devices) == len(times) else None)
+    dev = np.asarray(devices) if len(devices) == len(times) else None
+    for a in (t, dev):
+        if a is not None:
+            a.flags.writeable = False
+    return t, dev
 
 
 def _finite(value: float, path: str, line: int) -> None:

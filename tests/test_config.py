@@ -201,3 +201,34 @@ def test_a_header_that_takes_hours_over_a_link_is_refused(synth_profile):
         scenario_from_dict(d)
     d["payload"] = {"header_bytes": 64}
     scenario_from_dict(d)  # 1 kbit/s and more, with small messages, runs
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["workload"].update(requests=None, duration_s=1e12),
+     "'workload.duration_s' 1e+12 s at 5 requests/s per mobile (2 mobile(s)) means about 1e+13 requests, "
+     "more than 1e+08"),
+    (lambda d: d["workload"].update(requests=None, duration_s=1e9, arrival="mmpp",
+                                    mmpp={"rates_per_s": [0, 1], "mean_dwell_s": [1, 1]}),
+     "means about 1e+09 requests"),
+    (lambda d: d["workload"].update(rate_per_s=1e-9), "requests would arrive over about 2.5e+10 s"),
+    (lambda d: d["tiers"]["edge"].update(background={"rate_per_s": 1e9, "service_ms": 1}),
+     "'tiers.edge.background.rate_per_s' means about 5e+09 background jobs over the 5 s of arrivals"),
+    (lambda d: d["tiers"]["edge"].update(failures={"mtbf_s": 1e-9, "mttr_s": 1e-9}),
+     "'tiers.edge.failures.mtbf_s' means about 2.5e+09 failures"),
+    (lambda d: d.update(mobility={"mean_dwell_s": 1e-9}), "'mobility.mean_dwell_s' means about 1e+10 handovers"),
+    (lambda d: d["workload"].update(requests=None, duration_s=1e7, rate_per_s=1e-3) or d["links"].update(
+        uplink={"bandwidth": {"model": "lognormal", "interval_s": 0.01}}),
+     "the links' bandwidth paths would take about 4e+09 steps"),
+])
+def test_runs_beyond_the_cost_bounds_are_refused_before_allocating(synth_profile, mutate, message):
+    d = base(synth_profile)
+    mutate(d)
+    with pytest.raises(ConfigError) as e:
+        scenario_from_dict(d)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_duration_within_the_bounds_validates(synth_profile):
+    d = base(synth_profile)
+    d["workload"].update(requests=None, duration_s=3600.0)
+    assert scenario_from_dict(d).workload.expected_horizon_s(2) == (3600.0, 5 * 3600.0 * 2)
