@@ -40,7 +40,14 @@ MAX_BANDWIDTH_STEPS = 5 * 10**7
 
 @dataclass
 class TierConfig:
-    """A tier: a device class, how many of them, and the layers it runs (``[first, last]``, 1-based)."""
+    """A tier: a device class, how many of them, and the layers it runs (``[first, last]``, 1-based).
+
+    ``queue_capacity`` (per device; None: unlimited) is its waiting room: an arrival is dropped when every
+    server of the device is busy and ``queue_capacity`` requests already wait; 0 means no waiting room, so a
+    request is dropped exactly when no server is free (a loss system), never at an idle device. On a
+    batching device "busy" means running a batch: requests gathering into a batch at a free server are
+    never dropped for it.
+    """
 
     device: str
     layers: list[int] = field(default_factory=list)
