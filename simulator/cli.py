@@ -114,6 +114,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     warn = res.summary["ci_warning"].iloc[0] if "ci_warning" in res.summary and len(res.summary) else ""
     if warn:
         print(f"\nnote: {warn}")
+    warmup = warmup_warning(sc, res.requests)
+    if warmup:
+        print(f"warning: {warmup}", file=sys.stderr)
     print(f"\nresults: {out}  ({len(res.requests)} requests, {res.wall_s:.1f} s)"
           + ("; replaced the earlier run there" if replaced else ""))
     return 0
@@ -154,6 +157,34 @@ def _write_run(folder: Path, sc, res, args: argparse.Namespace, overrides: list[
         engines_used=engines_used(res.engines or [])))
 
 
+def warmup_warning(sc, requests: pd.DataFrame) -> str:
+    """What to say when the warm-up swallowed every request (of the run, or of some replications)."""
+    if not len(requests) or "warmup" not in requests:
+        return ""
+    w = sc.workload.warmup_s
+    kept = (~requests["warmup"]).groupby(requests["replication"]).sum()
+    if kept.sum() == 0:
+        return (f"every request ({len(requests) // max(len(sc.policies), 1)} per policy) arrived in the warm-up "
+                f"(workload.warmup_s = {w:g} s), so every statistic is NaN: lower warmup_s or add requests")
+    empty = [int(r) for r, k in kept.items() if k == 0]
+    if empty:
+        return (f"replication(s) {', '.join(map(str, empty))} had every request in the warm-up "
+                f"(workload.warmup_s = {w:g} s): their rows are NaN")
+    return ""
+
+
+def expected_warmup_warning(sc) -> str:
+    """Before a run: the requests are expected to arrive before the warm-up ends."""
+    wl = sc.workload
+    if wl.warmup_s <= 0:
+        return ""
+    horizon, _ = wl.expected_horizon_s(next(iter(sc.tiers.values())).count)
+    if horizon > wl.warmup_s:
+        return ""
+    return (f"the requests are expected to arrive within about {horizon:.3g} s, inside the warm-up "
+            f"(workload.warmup_s = {wl.warmup_s:g} s): statistics would be NaN")
+
+
 def format_summary(summary: pd.DataFrame) -> str:
     cols = [c for c in SUMMARY_COLUMNS if c in summary] + [c for c in summary if c.startswith("exit_frac_")]
     t = summary[cols].copy()
@@ -176,6 +207,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         Simulation(sc, spec)
     print(f"{args.scenario}: OK ({len(sc.tiers)} tiers, {len(sc.policies)} policies, "
           f"{sc.replications} replication(s))")
+    warmup = expected_warmup_warning(sc)
+    if warmup:
+        print(f"warning: {warmup}", file=sys.stderr)
     return 0
 
 

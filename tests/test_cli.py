@@ -301,3 +301,27 @@ def test_run_sigterm_while_simulating_leaves_nothing(tmp_path, synth_profile):
     assert proc.returncode == 143, err
     assert "Traceback" not in err and "interrupted (SIGTERM)" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+def test_every_request_in_the_warm_up_is_a_warning_not_a_crash(tmp_path, synth_profile, capsys):
+    f = _write(tmp_path, synth_profile, workload={"rate_per_s": 3, "requests": 12, "warmup_s": 100})
+    assert main(["validate", str(f)]) == 0
+    assert "inside the warm-up (workload.warmup_s = 100 s)" in capsys.readouterr().err
+    out = tmp_path / "out"
+    assert main(["run", str(f), "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: every request (12 per policy) arrived in the warm-up (workload.warmup_s = 100 s)" in err
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 3 and summary["accuracy"].isna().all()  # rows with NaN, as before
+
+
+def test_a_replication_entirely_in_the_warm_up_is_named():
+    from types import SimpleNamespace
+
+    from simulator.cli import warmup_warning
+
+    sc = SimpleNamespace(workload=SimpleNamespace(warmup_s=2.5), policies=["a"])
+    df = pd.DataFrame({"replication": [0, 0, 1, 1, 2], "warmup": [True, True, False, True, True]})
+    assert warmup_warning(sc, df) == ("replication(s) 0, 2 had every request in the warm-up "
+                                      "(workload.warmup_s = 2.5 s): their rows are NaN")
+    assert warmup_warning(sc, df.assign(warmup=False)) == ""
