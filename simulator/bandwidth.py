@@ -28,6 +28,7 @@ MODELS: dict[str, type[BandwidthSpec]] = {}
 # path stepping faster than every millisecond generates millions of steps per transfer).
 MIN_MBPS = 1e-3
 MIN_STEP_S = 1e-3
+MAX_MBPS = 1e9  # a petabit per second: beyond it, bits carried over a run overflow floating point
 
 
 def register(cls: type[BandwidthSpec]) -> type[BandwidthSpec]:
@@ -158,6 +159,7 @@ class Constant(BandwidthSpec):
 
     def check(self, path: str) -> None:
         positive(self.mbps, f"{path}.mbps")
+        _max_rate(self.mbps, f"{path}.mbps")
 
     def steps(self, rng: np.random.Generator) -> Iterator[tuple[float, float]]:
         while True:
@@ -192,6 +194,7 @@ class Markov(BandwidthSpec):
                 f"'{path}.mean_dwell_s' must have {n} entries (one per state), got {len(self.mean_dwell_s)}")
         for i, v in enumerate(self.states_mbps):
             positive(v, f"{path}.states_mbps[{i}]", allow_zero=True)
+            _max_rate(v, f"{path}.states_mbps[{i}]")
         for i, v in enumerate(self.mean_dwell_s):
             positive(v, f"{path}.mean_dwell_s[{i}]")
             _min_step(v, f"{path}.mean_dwell_s[{i}]")
@@ -250,6 +253,7 @@ class Lognormal(BandwidthSpec):
 
     def check(self, path: str) -> None:
         positive(self.mean_mbps, f"{path}.mean_mbps")
+        _max_rate(self.mean_mbps, f"{path}.mean_mbps")
         positive(self.cv, f"{path}.cv", allow_zero=True)
         positive(self.interval_s, f"{path}.interval_s")
         _min_step(self.interval_s, f"{path}.interval_s")
@@ -277,6 +281,10 @@ class Lognormal(BandwidthSpec):
 
     def shortest_mean_step_s(self) -> float:
         return self.interval_s
+
+
+def _max_rate(mbps: float, path: str) -> None:
+    require(mbps <= MAX_MBPS, f"'{path}' must be at most {MAX_MBPS:g} Mbit/s (1 Pbit/s), got {mbps:g}")
 
 
 def _min_step(seconds: float, path: str) -> None:
@@ -346,9 +354,12 @@ class Trace(BandwidthSpec):
                 f"'{path}': {given[0] if given else ''} holds {implied}, but throughput_unit says "
                 f"{_short(self.throughput_unit)}")
         try:
-            self.load()  # fail early on a missing or malformed file
+            tr = self.load()  # fail early on a missing or malformed file
         except TraceError as e:
             raise ConfigError(f"'{path}.file': {e}") from None
+        peak = float(tr.mbps.max()) * self.scale
+        require(peak <= MAX_MBPS, f"'{path}': its peak throughput (scale included) is {peak:.3g} Mbit/s, above "
+                                  f"{MAX_MBPS:g} Mbit/s (is throughput_unit right?)")
         step = self.shortest_mean_step_s()
         require(step >= MIN_STEP_S, f"'{path}.file': its samples are {step:.3g} s apart on average, closer than "
                                     f"{MIN_STEP_S:g} s (is time_format right?)")

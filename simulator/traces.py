@@ -137,6 +137,8 @@ def load_trace(path: str, fmt: str = "auto", time_column: str | None = None,
             raise TraceError(f"{path}:{lines[i]}: negative or invalid throughput {mbps[i]}")
         if i and not times[i] > times[i - 1]:
             raise TraceError(f"{path}:{lines[i]}: time {times[i]} does not increase (previous {times[i - 1]})")
+    if not math.isfinite(2 * (times[-1] - times[0])):
+        raise TraceError(f"{path}: its times span more than floating point can hold")
     t = np.asarray(times, dtype=np.float64)
     tail = float(np.median(np.diff(t))) if len(t) > 1 else interval_s
     steps = TraceSteps(times=t, mbps=np.asarray(mbps, dtype=np.float64), tail_s=tail, source=str(p))

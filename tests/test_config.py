@@ -174,12 +174,20 @@ def test_file_errors_show_the_path_as_written(synth_profile, tmp_path, monkeypat
     ({"model": "lognormal", "interval_s": 1e-7}, "'links.uplink.bandwidth.interval_s' must be at least 0.001 s"),
     ({"model": "markov", "mean_dwell_s": [10, 1e-9]}, "'links.uplink.bandwidth.mean_dwell_s[1]' must be at least"),
     ({"model": "trace", "file": "FAST"}, "samples are 1e-09 s apart on average"),
+    ({"model": "constant", "mbps": 1e300}, "'links.uplink.bandwidth.mbps' must be at most 1e+09 Mbit/s"),
+    ({"model": "markov", "states_mbps": [1e10, 1]}, "'links.uplink.bandwidth.states_mbps[0]' must be at most"),
+    ({"model": "lognormal", "mean_mbps": 1e10}, "'links.uplink.bandwidth.mean_mbps' must be at most"),
+    ({"model": "trace", "file": "HUGE"}, "its peak throughput (scale included) is 1e+308 Mbit/s"),
+    ({"model": "trace", "file": "TRACE", "scale": 1e300}, "its peak throughput (scale included) is 2e+300"),
+    ({"model": "trace", "file": "LONG"}, "its times span more than floating point can hold"),
 ])
 def test_bandwidths_a_run_could_not_finish_are_refused(synth_profile, tmp_path, bandwidth, message):
     (tmp_path / "trace.txt").write_text("0 1\n1 2\n")
     (tmp_path / "tiny.txt").write_text("0 1e-300\n1 1e-300\n")
     (tmp_path / "fast.txt").write_text("".join(f"{i}e-9 1\n" for i in range(10)))
-    names = {"TRACE": "trace.txt", "TINY": "tiny.txt", "FAST": "fast.txt"}
+    (tmp_path / "huge.txt").write_text("0 1\n1 1e308\n2 1\n")
+    (tmp_path / "long.txt").write_text("-1e308 1\n1e308 1\n")
+    names = {"TRACE": "trace.txt", "TINY": "tiny.txt", "FAST": "fast.txt", "HUGE": "huge.txt", "LONG": "long.txt"}
     if "file" in bandwidth:
         bandwidth["file"] = str(tmp_path / names[bandwidth["file"]])
     d = base(synth_profile)
