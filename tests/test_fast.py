@@ -98,15 +98,19 @@ def compare_all(sc) -> list:
     return out
 
 
-def test_queue_drops_busy_multi_server_and_markov_bandwidth(synth_profile):
+@pytest.mark.parametrize("edge_room, cloud_room", [(2, 3), (0, 0)])
+def test_queue_drops_busy_multi_server_and_markov_bandwidth(synth_profile, edge_room, cloud_room):
     tiers = {"mobile": {"device": "phone-cpu", "layers": [1, 1], "count": 3},
-             "edge": {"device": "jetson-nano", "layers": [2, 4], "queue_capacity": 2},
-             "cloud": {"device": "slow-pool", "layers": [5, 6], "queue_capacity": 3}}
+             "edge": {"device": "jetson-nano", "layers": [2, 4], "queue_capacity": edge_room},
+             "cloud": {"device": "slow-pool", "layers": [5, 6], "queue_capacity": cloud_room}}
     devices = {"slow-pool": {"base": "edge-gpu-server", "speed": 0.2, "servers": 3}}
     res = compare_all(scenario_from_dict(small(synth_profile, tiers=tiers, devices=devices)))
     req = pd.concat([r.requests for r in res])
     assert req["dropped"].sum() > 20 and set(req["drop_tier"]) >= {"edge", "cloud"}
-    assert (req["queue_s_cloud"] > 1e-3).sum() > 20  # the 3-server pool queues
+    if cloud_room:
+        assert (req["queue_s_cloud"] > 1e-3).sum() > 20  # the 3-server pool queues
+    else:  # no waiting room: nobody waits, and a request finding a free server is never dropped
+        assert (req.loc[~req["dropped"], ["queue_s_edge", "queue_s_cloud"]] == 0).all().all()
 
 
 def test_measured_trace_and_lognormal(synth_profile, shared_data, monkeypatch):
