@@ -40,6 +40,8 @@ def scenario_why_not(sc: Scenario) -> str | None:
             return f"tiers.{name} has background load"
         if t.batching is not None:
             return f"tiers.{name} batches"
+        if t.offload is not None:
+            return f"tiers.{name} offloads to peers"
         spec = catalogue[t.device]
         if sc.thermal_for(name).enabled and spec.servers > 1:
             return f"tiers.{name} throttles with {spec.servers} servers"
