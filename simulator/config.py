@@ -256,8 +256,8 @@ class Scenario:
 
     def _check_offload(self) -> None:
         """Horizontal offload (simulator/offload.py): a tier above the first with several devices, and its
-        peer link (``from`` and ``to`` that tier); every peer link is some tier's offload link."""
-        used = {}
+        peer link (``from`` and ``to`` that tier). A peer link no tier offloads over carries nothing (so
+        ``--set tiers.edge.offload=null`` turns offload off); it may not be shared."""
         for i, (name, t) in enumerate(self.tiers.items()):
             o, path = t.offload, f"tiers.{name}.offload"
             if o is None:
@@ -277,12 +277,8 @@ class Scenario:
             require(link.from_tier == name and link.to_tier == name,
                     f"'{path}.link' '{o.link}' joins {link.from_tier} -> {link.to_tier}; a peer link of "
                     f"'{name}' must have from: {name}, to: {name}")
-            used[o.link] = name
         for lname, link in self.links.items():
             if link.from_tier is not None and link.from_tier == link.to_tier:
-                require(lname in used, f"'links.{lname}' joins {link.from_tier} to itself (a peer link), but "
-                                       f"no tier offloads over it: set 'tiers.{link.from_tier}.offload: "
-                                       f"{{rule: least-queue, link: {lname}}}'")
                 require(not link.shared, f"'links.{lname}': a peer link cannot be shared")
 
     def _resolve_links(self) -> None:

@@ -6,7 +6,8 @@ The second seed's edge-edge mode (b). A tier with several devices (``count`` >= 
 - ``link`` names a *peer link* of the tier, a link whose ``from`` and ``to`` are that tier (``{from:
   edge, to: edge}``); every device of the tier has its own channel of it (up: to the peer, down: back),
   with the link's bandwidth model, ``rtt_ms`` and offload cost like any other link. It is never part of a
-  route between tiers, and a peer link that no tier's offload uses is an error.
+  route between tiers; one that no tier's offload uses carries nothing (``--set tiers.edge.offload=null``
+  turns offload off); it may not be ``shared``.
 - When a request's state reaches device j of the tier to compute a stretch of layers there, and j holds
   at least ``when_queue_at_least`` requests (queued or in service, as :attr:`Device.in_system` counts
   them; default 1: j is busy), ``rule`` picks a peer k != j of the tier from their counts at that
