@@ -22,6 +22,7 @@ from .errors import ConfigError, unknown_key
 from .failures import FailoverSpec, FailureSpec
 from .mobility import MobilityConfig
 from .network import LinkConfig, PayloadConfig
+from .offload import OffloadConfig
 from .policies.registry import make_policy, policy_label, resolved_spec
 from .profile import ProfileError, get_profile
 from .schema import build, positive, require, to_plain
@@ -58,6 +59,7 @@ class TierConfig:
     batching: BatchingConfig | None = None
     failures: FailureSpec | None = None  # down windows (simulator/failures.py)
     background: BackgroundSpec | None = None  # another application's jobs (simulator/background.py)
+    offload: OffloadConfig | None = None  # a busy device sends stretches to peers (simulator/offload.py)
 
     def check(self, path: str) -> None:
         require(1 <= self.count <= 100_000, f"'{path}.count' must be in 1..100000, got {self.count}")
@@ -185,6 +187,7 @@ class Scenario:
         if self.engine not in ENGINES:
             raise unknown_key(self.engine, "engine", ENGINES, what="engine")
         self._resolve_links()
+        self._check_offload()
         self._check_message_times()
         positive(self.deadline_ms, "deadline_ms")
         catalogue = resolve_catalogue(self.devices)
@@ -251,6 +254,33 @@ class Scenario:
                         f"'payload.{what}' {nbytes} takes {seconds:.3g} s over 'links.{lname}.{key}' at its "
                         f"long-run mean; a message may take at most {MAX_MESSAGE_S:g} s")
 
+    def _check_offload(self) -> None:
+        """Horizontal offload (simulator/offload.py): a tier above the first with several devices, and its
+        peer link (``from`` and ``to`` that tier). A peer link no tier offloads over carries nothing (so
+        ``--set tiers.edge.offload=null`` turns offload off); it may not be shared."""
+        for i, (name, t) in enumerate(self.tiers.items()):
+            o, path = t.offload, f"tiers.{name}.offload"
+            if o is None:
+                continue
+            require(i > 0, f"'{path}': the first tier's devices are the requests' own; offload is for the tiers "
+                           f"above it")
+            require(t.count >= 2, f"'{path}' needs peers: 'tiers.{name}.count' is {t.count}, at least 2 needed")
+            peers = [n for n, link in self.links.items() if link.from_tier == name and link.to_tier == name]
+            hint = (f"this scenario has '{peers[0]}'" if peers else
+                    f"none yet: add one, e.g. links: {{peer: {{from: {name}, to: {name}, rtt_ms: 1, "
+                    f"bandwidth: {{model: constant, mbps: 1000}}}}}}")
+            require(o.link is not None, f"missing required key '{path}.link': name the peer link, a link with "
+                                        f"from: {name}, to: {name} ({hint})")
+            if o.link not in self.links:
+                raise unknown_key(o.link, f"{path}.link", self.links, what="link")
+            link = self.links[o.link]
+            require(link.from_tier == name and link.to_tier == name,
+                    f"'{path}.link' '{o.link}' joins {link.from_tier} -> {link.to_tier}; a peer link of "
+                    f"'{name}' must have from: {name}, to: {name}")
+        for lname, link in self.links.items():
+            if link.from_tier is not None and link.from_tier == link.to_tier:
+                require(not link.shared, f"'links.{lname}': a peer link cannot be shared")
+
     def _resolve_links(self) -> None:
         """Check ``from``/``to`` of every link and fill them in where omitted (consecutive tiers in order)."""
         names = list(self.tiers)
@@ -267,8 +297,9 @@ class Scenario:
                 if tier not in index:
                     raise unknown_key(tier, f"links.{lname}.{key}", names, what="tier")
             pair = (index[link.from_tier], index[link.to_tier])
-            require(pair[0] < pair[1], f"'links.{lname}': 'from' must be a tier before 'to' ({chain}); "
-                                       f"got {link.from_tier} -> {link.to_tier}")
+            require(pair[0] <= pair[1], f"'links.{lname}': 'from' must be a tier before 'to' ({chain}), or the "
+                                        f"same tier for a peer link (tiers.<name>.offload); "
+                                        f"got {link.from_tier} -> {link.to_tier}")
             require(pair not in pairs, f"'links.{lname}' joins {link.from_tier} -> {link.to_tier}, "
                                        f"as 'links.{pairs.get(pair)}' already does")
             pairs[pair] = lname

@@ -50,6 +50,7 @@ class Simulation:
         self.log = RequestLog([t.name for t in net.tiers], [link.name for link in net.links], self.live.failing)
         self.decisions = policy_record(self.policy, policy_spec, replication)
         self._batching = [tier[0].batching is not None for tier in net.devices]
+        self._offloads = [o[1] if o is not None else None for o in (net.offload or [None] * len(net.tiers))]
         self._next_id, self._total, self._done = 0, 0, None
         self.rrc: dict[int, RrcCharge] = {}  # per request, when the mobiles' radio has RRC states
 
@@ -66,7 +67,7 @@ class Simulation:
     # -- one request ------------------------------------------------------------------------
     def _serve(self, rid: int, m: int, sample: int, arrival: float):
         env, policy, view, net, live = self.env, self.policy, self.view, self.network, self.live
-        radio, links, batching = net.radio, net.links, self._batching
+        radio, links, batching, offloads = net.radio, net.links, self._batching, self._offloads
         tokens = int(self.split.tokens[sample])
         req = Request(rid, m, sample, tokens, arrival)
         plan: Plan = policy.plan(req, view)
@@ -98,7 +99,25 @@ class Simulation:
             work, heads, end, exit_layer, plan = next_stretch(policy, req, view, plan, layer, net.tables[tier])
             owner = plan.tiers
             stretch = Stretch(work, tokens, layer, exit_layer or end, heads, layer == 1) if batching[tier] else None
-            service = yield from live.serve(m, tier, work, stretch, path)
+            peer = live.peer_for(tier, path[tier]) if offloads[tier] is not None else None
+            if peer is None:
+                service = yield from live.serve(m, tier, work, stretch, path)
+            else:  # horizontal offload: the stretch runs on a peer of the tier and comes back (offload.py)
+                link = offloads[tier]
+                nbytes = net.transfer_bytes(tokens, layer - 1)
+                t0 = env.now
+                yield from live.send(m, link, nbytes, path, rrc, True)
+                transfer_s += env.now - t0
+                nbytes_link[link] += nbytes
+                offload += net.cost.link_offload[link]
+                route.append(links[link].name)
+                service = yield from live.serve(m, tier, work, stretch, [*path[:tier], peer, *path[tier + 1:]])
+                if not service.failed and not service.dropped:
+                    nbytes = net.payload.reply_bytes if exit_layer else net.transfer_bytes(tokens, end)
+                    t0 = env.now
+                    yield from live.send(m, link, nbytes, path, rrc, False)
+                    transfer_s += env.now - t0
+                    nbytes_link[link] += nbytes
             if service.failed:  # lost to a failure; the client notices after its timeout (failures.py)
                 queue_s[tier] += service.queue_s
                 compute_s[tier] += service.compute_s

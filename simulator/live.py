@@ -11,6 +11,7 @@ from .batching import BatchingDevice
 from .device import Device, Service
 from .failures import Health
 from .network import Channel
+from .offload import choose_peer
 from .radio import RadioState
 from .sharing import SharedPort, shared_link
 from .topology import DeviceNode, Network
@@ -68,6 +69,17 @@ class LiveNetwork:
         dev = self.devices[tier][j]
         service: Service = yield from (health.serve(work_s, stretch) if health else dev.serve(work_s, stretch))
         return service
+
+    def peer_for(self, tier: int, j: int) -> int | None:
+        """The peer of device ``j`` of ``tier`` that its next stretch goes to now (simulator/offload.py);
+        None: ``j`` computes it (its tier does not offload, ``j`` is not busy enough, or the rule keeps it)."""
+        spec = self.network.offload[tier] if self.network.offload is not None else None
+        if spec is None:
+            return None
+        devices = self.devices[tier]
+        if devices[j].in_system < spec[0].when_queue_at_least:
+            return None
+        return choose_peer(spec[0].rule, j, [d.in_system for d in devices], self.network.devices[tier][j].offload_rng)
 
     def _device(self, env: simpy.Environment, d: DeviceNode, record: bool) -> Device:
         if d.batching is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-ARRIVALS, SAMPLES, UPLINK, DOWNLINK, POLICY, FAILURES, BACKGROUND, QUALITY, MOBILITY = range(1, 10)
+ARRIVALS, SAMPLES, UPLINK, DOWNLINK, POLICY, FAILURES, BACKGROUND, QUALITY, MOBILITY, OFFLOAD = range(1, 11)
 
 
 def stream(seed: int, replication: int, *key: int) -> np.random.Generator:

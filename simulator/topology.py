@@ -7,7 +7,9 @@ attached to device ``j % count`` of the next tier, so N mobiles share edges and 
 Links are edges between tiers (``from``/``to``; by default the consecutive tiers in order). A link has
 one channel per device of its lower tier (that device's own uplink/backhaul, one realisation of the
 link's bandwidth model each, or one shared realisation with ``same_realisation``); a ``shared`` link is
-one capacity all of them divide (:mod:`simulator.sharing`). A request moving up
+one capacity all of them divide (:mod:`simulator.sharing`). A *peer link* joins a tier to itself
+(``from`` = ``to``): it is on no route, only a tier's horizontal offload uses it
+(:mod:`simulator.offload`). A request moving up
 from tier a to tier b takes the direct link a -> b when the scenario has one, otherwise the chain of
 consecutive links; replies come back down the same route.
 
@@ -28,9 +30,10 @@ from .device import DeviceSpec, RadioSpec
 from .failures import FailureSpec
 from .mobility import Handovers, constant_one, with_blackouts
 from .network import PayloadConfig
+from .offload import OffloadConfig
 from .profile import Profile, Timing
 from .records import CostModel
-from .streams import BACKGROUND, DOWNLINK, FAILURES, MOBILITY, QUALITY, UPLINK, stream
+from .streams import BACKGROUND, DOWNLINK, FAILURES, MOBILITY, OFFLOAD, QUALITY, UPLINK, stream
 from .thermal import ThermalSpec
 
 
@@ -65,6 +68,7 @@ class DeviceNode:
     background: BackgroundSpec | None = None
     failure_rng: np.random.Generator | None = None
     background_rng: np.random.Generator | None = None
+    offload_rng: np.random.Generator | None = None  # its peer choices, when its tier offloads
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,8 @@ class Network:
     cost: CostModel
     timing: Timing | None = None  # the profile's timing tables (batch sizes for batching devices)
     handovers: list[Handovers] | None = None  # per mobile, when it has mobility (simulator/mobility.py)
+    # per tier: (its offload rule, the index of its peer link) when it offloads (simulator/offload.py)
+    offload: list[tuple[OffloadConfig, int] | None] | None = None
 
     @property
     def n_mobiles(self) -> int:
@@ -207,7 +213,8 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
                                    failures=t.failures, background=t.background,
                                    failure_rng=stream(sc.seed, replication, FAILURES, i, j) if t.failures else None,
                                    background_rng=stream(sc.seed, replication, BACKGROUND, i, j)
-                                   if t.background else None)
+                                   if t.background else None,
+                                   offload_rng=stream(sc.seed, replication, OFFLOAD, i, j) if t.offload else None)
                         for j in range(t.count)])
         if t.device not in by_class:
             by_class[t.device] = compute_table(profile, split, spec)
@@ -247,12 +254,14 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
 
     routes, chain = build_routes(len(tiers), edges)
     names = list(sc.tiers)
+    link_index = {name: i for i, name in enumerate(sc.links)}
+    offload = [(t.offload, link_index[t.offload.link]) if t.offload is not None else None for t in sc.tiers.values()]
     cost = CostModel(tuple(sc.cost.per_tier_lambda(names)), tuple(sc.offload_costs()), tuple(chain),
                      routes, sc.cost.per_route_offload(names))
     return Network(tiers=tiers, devices=devices, links=links, channels=channels, tables=tables,
                    attachment=attachment, routes=routes, chain=chain, payload=sc.payload,
                    hidden_size=profile.hidden_size, radio=devices[0][0].spec.radio, cost=cost,
-                   timing=profile.timing, handovers=handovers)
+                   timing=profile.timing, handovers=handovers, offload=offload)
 
 
 def blackout(c: ChannelNode, handovers: Handovers, h: float, shared: bool) -> ChannelNode:

@@ -67,7 +67,7 @@ def test_every_shipped_scenario_same_on_both_engines(path, shared_data, monkeypa
             with pytest.raises(Unsupported, match="does not simulate"):
                 simulate_fast(sc, spec, 1)
     feed_forward = sum(make_policy(s).feed_forward for s in sc.policies)
-    if not any(w in path.name for w in ("busy_edge", "edge_failure", "radio_tail", "shared_cell")):
+    if not any(w in path.name for w in ("busy_edge", "edge_failure", "edge_offload", "radio_tail", "shared_cell")):
         assert fast == feed_forward > 0  # every feed-forward policy of these scenarios ran fast
 
 

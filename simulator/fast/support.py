@@ -40,12 +40,16 @@ def scenario_why_not(sc: Scenario) -> str | None:
             return f"tiers.{name} has background load"
         if t.batching is not None:
             return f"tiers.{name} batches"
+        if t.offload is not None:
+            return f"tiers.{name} offloads to peers"
         spec = catalogue[t.device]
         if sc.thermal_for(name).enabled and spec.servers > 1:
             return f"tiers.{name} throttles with {spec.servers} servers"
     for name, link in sc.links.items():
         if link.shared:
             return f"links.{name} is shared"
+        if link.from_tier == link.to_tier:
+            return f"links.{name} is a peer link"
     radio = catalogue[next(iter(sc.tiers.values())).device].radio
     if radio is not None and radio.rrc is not None:
         return "the mobiles' radio has RRC states"
