@@ -19,10 +19,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import ConfigError, unknown_key
-from .schema import build, positive, require
-from .traces import TraceError, load_trace
+from .schema import _short, build, positive, require
+from .traces import FORMATS, SEPARATORS, TIME_FORMATS, TraceError, load_trace, unit_factor
 
 MODELS: dict[str, type[BandwidthSpec]] = {}
+# Bounds on what a run may cost, checked before anything is generated: a link's long-run mean bandwidth
+# (a link slower than 1 kbit/s never finishes a hidden state) and the mean length of a path's steps (a
+# path stepping faster than every millisecond generates millions of steps per transfer).
+MIN_MBPS = 1e-3
+MIN_STEP_S = 1e-3
+MAX_MBPS = 1e9  # a petabit per second: beyond it, bits carried over a run overflow floating point
 
 
 def register(cls: type[BandwidthSpec]) -> type[BandwidthSpec]:
@@ -138,6 +144,10 @@ class BandwidthSpec:
         """Long-run mean bandwidth (Mbit/s), for reports and sanity checks."""
         raise NotImplementedError
 
+    def shortest_mean_step_s(self) -> float:
+        """A lower bound on the mean length of the path's steps (s), to bound what generating it costs."""
+        return math.inf
+
 
 @register
 @dataclass
@@ -149,6 +159,7 @@ class Constant(BandwidthSpec):
 
     def check(self, path: str) -> None:
         positive(self.mbps, f"{path}.mbps")
+        _max_rate(self.mbps, f"{path}.mbps")
 
     def steps(self, rng: np.random.Generator) -> Iterator[tuple[float, float]]:
         while True:
@@ -156,6 +167,9 @@ class Constant(BandwidthSpec):
 
     def long_run_mbps(self) -> float:
         return self.mbps
+
+    def shortest_mean_step_s(self) -> float:
+        return 1e9
 
 
 @register
@@ -180,8 +194,10 @@ class Markov(BandwidthSpec):
                 f"'{path}.mean_dwell_s' must have {n} entries (one per state), got {len(self.mean_dwell_s)}")
         for i, v in enumerate(self.states_mbps):
             positive(v, f"{path}.states_mbps[{i}]", allow_zero=True)
+            _max_rate(v, f"{path}.states_mbps[{i}]")
         for i, v in enumerate(self.mean_dwell_s):
             positive(v, f"{path}.mean_dwell_s[{i}]")
+            _min_step(v, f"{path}.mean_dwell_s[{i}]")
         require(max(self.states_mbps) > 0, f"'{path}.states_mbps' are all zero")
         if self.transitions is not None:
             p = np.asarray(self.transitions, dtype=float)
@@ -215,6 +231,9 @@ class Markov(BandwidthSpec):
     def long_run_mbps(self) -> float:
         return float(self.stationary() @ np.asarray(self.states_mbps))
 
+    def shortest_mean_step_s(self) -> float:
+        return float(min(self.mean_dwell_s))
+
 
 @register
 @dataclass
@@ -234,8 +253,10 @@ class Lognormal(BandwidthSpec):
 
     def check(self, path: str) -> None:
         positive(self.mean_mbps, f"{path}.mean_mbps")
+        _max_rate(self.mean_mbps, f"{path}.mean_mbps")
         positive(self.cv, f"{path}.cv", allow_zero=True)
         positive(self.interval_s, f"{path}.interval_s")
+        _min_step(self.interval_s, f"{path}.interval_s")
         require(-1 < self.correlation < 1, f"'{path}.correlation' must be in (-1, 1), got {self.correlation}")
 
     def steps(self, rng: np.random.Generator) -> Iterator[tuple[float, float]]:
@@ -258,6 +279,25 @@ class Lognormal(BandwidthSpec):
     def long_run_mbps(self) -> float:
         return self.mean_mbps
 
+    def shortest_mean_step_s(self) -> float:
+        return self.interval_s
+
+
+def _max_rate(mbps: float, path: str) -> None:
+    require(mbps <= MAX_MBPS, f"'{path}' must be at most {MAX_MBPS:g} Mbit/s (1 Pbit/s), got {mbps:g}")
+
+
+def _min_step(seconds: float, path: str) -> None:
+    require(seconds >= MIN_STEP_S, f"'{path}' must be at least {MIN_STEP_S:g} s (a bandwidth step), got {seconds:g}")
+
+
+def check_capacity(spec: BandwidthSpec, path: str) -> float:
+    """The long-run mean (Mbit/s) of a link's bandwidth model, refused below :data:`MIN_MBPS`."""
+    mean = spec.long_run_mbps()
+    require(mean >= MIN_MBPS, f"'{path}' has a long-run mean of {mean:.3g} Mbit/s, below the minimum "
+                              f"{MIN_MBPS:g} Mbit/s (1 kbit/s): its transfers would not end")
+    return mean
+
 
 def _where(value: Any, path: str) -> dict[str, str]:
     if not isinstance(value, dict):
@@ -272,6 +312,11 @@ class Trace(BandwidthSpec):
 
     Each realisation starts at a uniformly random offset into the trace (``random_offset``), so
     replications and mobiles see different stretches of the same measurement; ``scale`` multiplies it.
+    Reading options: ``format`` (auto, columns, csv), ``separator`` (auto, ``,``, ``;``, tab, whitespace),
+    ``time_column`` and ``time_format`` (auto, s, ms, clock), the throughput column (``mbps_column``,
+    ``kbps_column``, ``bps_column``, or ``throughput_column`` with ``throughput_unit``: bps, kbps, mbps,
+    gbps), ``where`` (keep rows with these column values), ``interval_s`` (sample spacing without a time
+    column).
     """
 
     model: ClassVar[str] = "trace"
@@ -283,20 +328,50 @@ class Trace(BandwidthSpec):
     mbps_column: str | None = None
     interval_s: float = 1.0
     where: dict[str, str] = field(default_factory=dict, metadata={"convert": _where})
+    separator: str = "auto"
+    time_format: str = "auto"
+    throughput_column: str | None = None
+    throughput_unit: str = "auto"
+    kbps_column: str | None = None
+    bps_column: str | None = None
 
     def check(self, path: str) -> None:
         require(bool(self.file), f"missing required key '{path}.file'")
         positive(self.scale, f"{path}.scale")
-        require(self.format in ("auto", "columns", "csv"),
-                f"'{path}.format' must be auto, columns or csv, got {self.format!r}")
+        positive(self.interval_s, f"{path}.interval_s")
+        require(self.format in FORMATS, f"'{path}.format' must be {', '.join(FORMATS)}, got {_short(self.format)}")
+        require(self.separator in SEPARATORS,
+                f"'{path}.separator' must be auto, ',', ';', tab or whitespace, got {_short(self.separator)}")
+        require(self.time_format in TIME_FORMATS,
+                f"'{path}.time_format' must be {', '.join(TIME_FORMATS)}, got {_short(self.time_format)}")
+        require(self.throughput_unit == "auto" or unit_factor(self.throughput_unit) is not None,
+                f"'{path}.throughput_unit' must be auto, bps, kbps, mbps or gbps, got {_short(self.throughput_unit)}")
+        given = [k for k in ("mbps_column", "kbps_column", "bps_column", "throughput_column") if getattr(self, k)]
+        require(len(given) <= 1, f"'{path}': give one of {' or '.join(given)}, not both")
+        implied = {"mbps_column": "mbps", "kbps_column": "kbps", "bps_column": "bps"}.get(given[0]) if given else None
+        require(implied is None or self.throughput_unit == "auto"
+                or unit_factor(self.throughput_unit) == unit_factor(implied),
+                f"'{path}': {given[0] if given else ''} holds {implied}, but throughput_unit says "
+                f"{_short(self.throughput_unit)}")
         try:
-            self.load()  # fail early on a missing or malformed file
+            tr = self.load()  # fail early on a missing or malformed file
         except TraceError as e:
             raise ConfigError(f"'{path}.file': {e}") from None
+        peak = float(tr.mbps.max()) * self.scale
+        require(peak <= MAX_MBPS, f"'{path}': its peak throughput (scale included) is {peak:.3g} Mbit/s, above "
+                                  f"{MAX_MBPS:g} Mbit/s (is throughput_unit right?)")
+        step = self.shortest_mean_step_s()
+        require(step >= MIN_STEP_S, f"'{path}.file': its samples are {step:.3g} s apart on average, closer than "
+                                    f"{MIN_STEP_S:g} s (is time_format right?)")
 
     def load(self):
+        column = self.throughput_column or self.kbps_column or self.bps_column
+        unit = self.throughput_unit
+        if unit == "auto" and (self.kbps_column or self.bps_column):
+            unit = "kbps" if self.kbps_column else "bps"
         return load_trace(self.file, self.format, self.time_column, self.mbps_column, self.interval_s,
-                          tuple(sorted(self.where.items())))
+                          tuple(sorted(self.where.items())), separator=self.separator,
+                          time_format=self.time_format, throughput_unit=unit, throughput_column=column)
 
     def steps(self, rng: np.random.Generator) -> Iterator[tuple[float, float]]:
         tr = self.load()
@@ -317,6 +392,10 @@ class Trace(BandwidthSpec):
 
     def long_run_mbps(self) -> float:
         return self.load().mean_mbps * self.scale
+
+    def shortest_mean_step_s(self) -> float:
+        tr = self.load()
+        return tr.period_s / len(tr.times)
 
 
 def parse_bandwidth(value: Any, path: str) -> BandwidthSpec:

@@ -92,7 +92,9 @@ class BatchingDevice(Device):
         return len(self.waiting) + self.serving
 
     def is_full(self) -> bool:
-        return self.queue_capacity is not None and len(self.waiting) >= self.queue_capacity
+        """As :meth:`Device.is_full`: every server runs a batch and ``queue_capacity`` requests wait (a
+        request waiting for its batch to fill at a free server is never dropped for it)."""
+        return self.queue_capacity is not None and self.free == 0 and len(self.waiting) >= self.queue_capacity
 
     def serve(self, work_s: float, stretch: Stretch | None = None):
         """SimPy process body: queue for a batch; returns this request's Service when its batch ends."""

@@ -6,6 +6,7 @@ User mistakes (bad scenario, missing file) print one ``error:`` line and exit wi
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -59,9 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import shutil
+
     from .config import load_scenario
-    from .output import manifest, write_csv, write_manifest, write_parquet, write_yaml
-    from .runner import engines_used, run_scenario
+    from .output import check_run_out, publish_folder, staging_folder
+    from .runner import run_scenario
 
     overrides = list(args.overrides)
     if args.seed is not None:
@@ -69,36 +72,117 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.replications is not None:
         overrides.append(f"replications={args.replications}")
     sc = load_scenario(args.scenario, overrides)
-    executor = None
-    if args.workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        executor = ProcessPoolExecutor(args.workers)
-    try:
-        res = run_scenario(sc, executor=executor, progress=not args.quiet)
-    finally:
-        if executor is not None:
-            executor.shutdown()
     out = Path(args.out) if args.out else Path("results") / f"{sc.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv(out / "summary.csv", res.summary)
-    write_csv(out / "per_replication.csv", res.per_replication)
-    write_parquet(out / "requests.parquet", res.requests)
-    write_csv(out / "devices.csv", res.devices)
-    if res.timeline is not None:
-        write_parquet(out / "timeline.parquet", res.timeline)
-    write_yaml(out / "config.yaml", sc.resolved())
-    write_yaml(out / "policies.yaml", {"policies": res.decisions})
-    write_manifest(out / "manifest.json", manifest(
-        sc.seed, sc.profile, res.wall_s, kind="run", scenario=sc.name, source=str(args.scenario),
-        overrides=overrides, replications=sc.replications, requests=len(res.requests), engine=sc.engine,
-        engines_used=engines_used(res.engines or [])))
+    if out.is_symlink():
+        out = out.resolve()
+    # before simulating: --out must be replaceable, and its parent writable (the run is written into a
+    # hidden folder beside it and renamed into place, so --out never holds half a run or two runs' files)
+    check_run_out(out)
+    staging = staging_folder(out)
+    old_term = _raise_on_sigterm()  # SIGTERM, like Ctrl-C, removes the temporary folder on its way out
+    try:
+        executor = None
+        if args.workers > 1:
+            import os
+            from concurrent.futures import ProcessPoolExecutor
+
+            from .sweep.executors import worker_init  # workers leave Ctrl-C to us and exit with us
+
+            executor = ProcessPoolExecutor(args.workers, initializer=worker_init, initargs=(os.getpid(),))
+        try:
+            res = run_scenario(sc, executor=executor, progress=not args.quiet)
+        except BaseException:
+            if executor is not None:
+                from .sweep.executors import terminate_pool
+
+                terminate_pool(executor)  # do not wait for the runs in flight
+                executor = None
+            raise
+        finally:
+            if executor is not None:
+                executor.shutdown()
+        try:
+            _write_run(staging, sc, res, args, overrides)
+            replaced = publish_folder(staging, out)
+        except OSError as e:  # disk full, permissions
+            raise UserError(f"cannot write results to {out}: {e.strerror or e}; nothing was written") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
     print(format_summary(res.summary))
     warn = res.summary["ci_warning"].iloc[0] if "ci_warning" in res.summary and len(res.summary) else ""
     if warn:
         print(f"\nnote: {warn}")
-    print(f"\nresults: {out}  ({len(res.requests)} requests, {res.wall_s:.1f} s)")
+    warmup = warmup_warning(sc, res.requests)
+    if warmup:
+        print(f"warning: {warmup}", file=sys.stderr)
+    print(f"\nresults: {out}  ({len(res.requests)} requests, {res.wall_s:.1f} s)"
+          + ("; replaced the earlier run there" if replaced else ""))
     return 0
+
+
+def _raise_on_sigterm():
+    """Make SIGTERM raise (as :class:`~simulator.sweep.runner.Interrupted`) in the main thread; returns
+    the handler it replaced (None when not in the main thread)."""
+    import threading
+
+    from .sweep.runner import Interrupted
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the cleanup is not interrupted again
+        raise Interrupted(signum)
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _write_run(folder: Path, sc, res, args: argparse.Namespace, overrides: list[str]) -> None:
+    from .output import manifest, write_csv, write_manifest, write_parquet, write_yaml
+    from .runner import engines_used
+
+    write_csv(folder / "summary.csv", res.summary)
+    write_csv(folder / "per_replication.csv", res.per_replication)
+    write_parquet(folder / "requests.parquet", res.requests)
+    write_csv(folder / "devices.csv", res.devices)
+    if res.timeline is not None:
+        write_parquet(folder / "timeline.parquet", res.timeline)
+    write_yaml(folder / "config.yaml", sc.resolved())
+    write_yaml(folder / "policies.yaml", {"policies": res.decisions})
+    write_manifest(folder / "manifest.json", manifest(
+        sc.seed, sc.profile, res.wall_s, kind="run", scenario=sc.name, source=str(args.scenario),
+        overrides=overrides, replications=sc.replications, requests=len(res.requests), engine=sc.engine,
+        engines_used=engines_used(res.engines or [])))
+
+
+def warmup_warning(sc, requests: pd.DataFrame) -> str:
+    """What to say when the warm-up swallowed every request (of the run, or of some replications)."""
+    if not len(requests) or "warmup" not in requests:
+        return ""
+    w = sc.workload.warmup_s
+    kept = (~requests["warmup"]).groupby(requests["replication"]).sum()
+    if kept.sum() == 0:
+        return (f"every request ({len(requests) // max(len(sc.policies), 1)} per policy) arrived in the warm-up "
+                f"(workload.warmup_s = {w:g} s), so every statistic is NaN: lower warmup_s or add requests")
+    empty = [int(r) for r, k in kept.items() if k == 0]
+    if empty:
+        return (f"replication(s) {', '.join(map(str, empty))} had every request in the warm-up "
+                f"(workload.warmup_s = {w:g} s): their rows are NaN")
+    return ""
+
+
+def expected_warmup_warning(sc) -> str:
+    """Before a run: the requests are expected to arrive before the warm-up ends."""
+    wl = sc.workload
+    if wl.warmup_s <= 0:
+        return ""
+    horizon, _ = wl.expected_horizon_s(next(iter(sc.tiers.values())).count)
+    if horizon > wl.warmup_s:
+        return ""
+    return (f"the requests are expected to arrive within about {horizon:.3g} s, inside the warm-up "
+            f"(workload.warmup_s = {wl.warmup_s:g} s): statistics would be NaN")
 
 
 def format_summary(summary: pd.DataFrame) -> str:
@@ -123,6 +207,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         Simulation(sc, spec)
     print(f"{args.scenario}: OK ({len(sc.tiers)} tiers, {len(sc.policies)} policies, "
           f"{sc.replications} replication(s))")
+    warmup = expected_warmup_warning(sc)
+    if warmup:
+        print(f"warning: {warmup}", file=sys.stderr)
     return 0
 
 
@@ -211,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, ProfileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during a sweep (128 + the signal, as a shell says)
+        signum = getattr(e, "signum", 2)
+        print("interrupted" + (" (SIGTERM)" if signum == 15 else ""), file=sys.stderr)
+        return 128 + signum

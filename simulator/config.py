@@ -26,15 +26,28 @@ from .policies.registry import make_policy, policy_label, resolved_spec
 from .profile import ProfileError, get_profile
 from .schema import build, positive, require, to_plain
 from .thermal import ThermalSpec
-from .workload import WorkloadConfig
+from .workload import MAX_REQUESTS, WorkloadConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_YAML_BYTES = 10 * 2**20
+MAX_MESSAGE_S = 3600.0  # the longest the smallest message (a header, a reply) may take over a link
+# Bounds on what one run may cost, checked before anything is allocated: simulated time (the last arrival;
+# beyond it float seconds lose sub-millisecond precision), expected counts of requests and of other events
+# (background jobs, failures, handovers: MAX_REQUESTS each), and bandwidth steps generated over the run.
+MAX_HORIZON_S = 1e9
+MAX_BANDWIDTH_STEPS = 5 * 10**7
 
 
 @dataclass
 class TierConfig:
-    """A tier: a device class, how many of them, and the layers it runs (``[first, last]``, 1-based)."""
+    """A tier: a device class, how many of them, and the layers it runs (``[first, last]``, 1-based).
+
+    ``queue_capacity`` (per device; None: unlimited) is its waiting room: an arrival is dropped when every
+    server of the device is busy and ``queue_capacity`` requests already wait; 0 means no waiting room, so a
+    request is dropped exactly when no server is free (a loss system), never at an idle device. On a
+    batching device "busy" means running a batch: requests gathering into a batch at a free server are
+    never dropped for it.
+    """
 
     device: str
     layers: list[int] = field(default_factory=list)
@@ -172,6 +185,7 @@ class Scenario:
         if self.engine not in ENGINES:
             raise unknown_key(self.engine, "engine", ENGINES, what="engine")
         self._resolve_links()
+        self._check_message_times()
         positive(self.deadline_ms, "deadline_ms")
         catalogue = resolve_catalogue(self.devices)
         for name, t in self.tiers.items():
@@ -185,6 +199,57 @@ class Scenario:
             counts = [t.count for t in self.tiers.values()]
             require(len(counts) >= 2, "'mobility' needs a second tier to hand over between")
             self.mobility.validate(counts[0], counts[1])
+        self._check_costs()
+
+    def _check_costs(self) -> None:
+        """Refuse, before anything is allocated, a run whose expected size is beyond the bounds above."""
+        wl, mobiles = self.workload, next(iter(self.tiers.values())).count
+        horizon, expected = wl.expected_horizon_s(mobiles)
+        if expected > MAX_REQUESTS:  # only without 'requests' (bounded by itself)
+            raise ConfigError(f"'workload.duration_s' {wl.duration_s:g} s at {wl.mean_rate_per_s():g} requests/s "
+                              f"per mobile ({mobiles} mobile(s)) means about {expected:.3g} requests, more than "
+                              f"{MAX_REQUESTS:.0e}: shorten it or set 'workload.requests'")
+        require(horizon <= MAX_HORIZON_S,
+                f"requests would arrive over about {horizon:.3g} s of simulated time, more than "
+                f"{MAX_HORIZON_S:.0e} s: check 'workload' (rate_per_s, requests, duration_s)")
+
+        def bound(count: float, key: str, what: str) -> None:
+            if count > MAX_REQUESTS:
+                raise ConfigError(f"'{key}' means about {count:.3g} {what} over the {horizon:.3g} s of arrivals, "
+                                  f"more than {MAX_REQUESTS:.0e}")
+
+        for name, t in self.tiers.items():
+            if t.background is not None:
+                bound(t.background.rate_per_s * horizon * t.count, f"tiers.{name}.background.rate_per_s",
+                      "background jobs")
+            if t.failures is not None and t.failures.mtbf_s is not None:
+                bound(horizon / (t.failures.mtbf_s + t.failures.mttr_s) * t.count, f"tiers.{name}.failures.mtbf_s",
+                      "failures")
+        if self.mobility is not None and self.mobility.mean_dwell_s is not None:
+            bound(horizon / self.mobility.mean_dwell_s * mobiles, "mobility.mean_dwell_s", "handovers")
+        steps = 0.0
+        for link in self.links.values():
+            paths = 1 if link.same_realisation else self.tiers[link.from_tier].count
+            for spec in (link.bandwidth, link.down_spec, link.quality):
+                if spec is not None:
+                    steps += paths * horizon / spec.shortest_mean_step_s()
+        require(steps <= MAX_BANDWIDTH_STEPS,
+                f"the links' bandwidth paths would take about {steps:.3g} steps over the {horizon:.3g} s of "
+                f"arrivals, more than {MAX_BANDWIDTH_STEPS:.0e}: shorten the run or lengthen the steps "
+                f"(interval_s, mean_dwell_s)")
+
+    def _check_message_times(self) -> None:
+        """Bound what a run may cost: every message carries ``header_bytes`` up and ``reply_bytes`` down;
+        each must cross every link within :data:`MAX_MESSAGE_S` at the link's long-run mean bandwidth."""
+        for lname, link in self.links.items():
+            for key, spec, what in (("bandwidth", link.bandwidth, "header_bytes"),
+                                    ("downlink" if link.downlink is not None else "bandwidth", link.down_spec,
+                                     "reply_bytes")):
+                nbytes = getattr(self.payload, what)
+                seconds = nbytes * 8 / (spec.long_run_mbps() * 1e6)
+                require(seconds <= MAX_MESSAGE_S,
+                        f"'payload.{what}' {nbytes} takes {seconds:.3g} s over 'links.{lname}.{key}' at its "
+                        f"long-run mean; a message may take at most {MAX_MESSAGE_S:g} s")
 
     def _resolve_links(self) -> None:
         """Check ``from``/``to`` of every link and fill them in where omitted (consecutive tiers in order)."""
@@ -360,23 +425,42 @@ def scenario_from_dict(data: dict[str, Any], base: Path | None = None,
     items = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides or [])
     for key, value in items:
         set_dotted(data, key, value)
+    written: dict[str, str] = {}  # resolved path -> as written (what error messages show)
+
+    def resolve(value: str) -> str:
+        out = str(resolve_file(value, base))
+        if out != value:
+            written[out] = value
+        return out
+
     if isinstance(data.get("profile"), str):
-        data["profile"] = str(resolve_file(data["profile"], base))
+        data["profile"] = resolve(data["profile"])
     for link in (data.get("links") or {}).values():
         for direction in ("bandwidth", "downlink", "quality"):
             spec = link.get(direction) if isinstance(link, dict) else None
             if isinstance(spec, dict) and spec.get("model") == "trace" and isinstance(spec.get("file"), str):
-                spec["file"] = str(resolve_file(spec["file"], base))
+                spec["file"] = resolve(spec["file"])
     wl = data.get("workload")
     if isinstance(wl, dict) and isinstance(wl.get("file"), str):
-        wl["file"] = str(resolve_file(wl["file"], base))
-    sc = build(Scenario, data)
+        wl["file"] = resolve(wl["file"])
     try:
-        profile = get_profile(sc.profile)
-    except ProfileError as e:
-        raise ConfigError(f"'profile': {e}") from None
-    check_against_profile(sc, profile.num_layers)
+        sc = build(Scenario, data)
+        try:
+            profile = get_profile(sc.profile)
+        except ProfileError as e:
+            raise ConfigError(f"'profile': {e}") from None
+        check_against_profile(sc, profile.num_layers)
+    except ConfigError as e:
+        raise ConfigError(as_written(str(e), written)) from None
     return sc
+
+
+def as_written(message: str, written: dict[str, str]) -> str:
+    """``message`` with every resolved file path put back as the scenario wrote it (``${VAR}``s not
+    expanded, relative paths relative)."""
+    for resolved in sorted(written, key=len, reverse=True):
+        message = message.replace(resolved, written[resolved])
+    return message
 
 
 def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None = None) -> Scenario:

@@ -97,7 +97,7 @@ def ci95(values: np.ndarray | pd.Series) -> float:
     return float(stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / np.sqrt(n))
 
 
-COUNT_COLUMNS = ("requests", "completed", "dropped")  # summed over replications, not averaged
+COUNT_COLUMNS = ("requests", "completed", "dropped", "failed")  # summed over replications, not averaged
 CI_METRICS = ("accuracy", "latency_mean_ms", "latency_p95_ms", "cost_mean", "energy_mobile_j_per_req")
 
 

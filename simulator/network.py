@@ -14,7 +14,7 @@ from typing import Any
 
 import simpy
 
-from .bandwidth import BandwidthPath, BandwidthSpec, parse_bandwidth
+from .bandwidth import BandwidthPath, BandwidthSpec, check_capacity, parse_bandwidth
 from .schema import positive, require
 
 BYTES_PER_VALUE = {"fp32": 4, "fp16": 2, "int8": 1}
@@ -55,6 +55,9 @@ class LinkConfig:
         require(0 < self.ewma_weight <= 1, f"'{path}.ewma_weight' must be in (0, 1]")
         require(self.quality is None or self.shared,
                 f"'{path}.quality' (a per-user weight) needs a shared link: set '{path}.shared: true'")
+        check_capacity(self.bandwidth, f"{path}.bandwidth")
+        if self.downlink is not None:
+            check_capacity(self.downlink, f"{path}.downlink")
 
     @property
     def down_spec(self) -> BandwidthSpec:

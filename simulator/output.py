@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from .errors import UserError
 from .profile import file_sha256
 from .version import VERSION
 
@@ -112,3 +115,62 @@ def write_manifest(path: Path, data: dict[str, Any]) -> Path:
 
 def write_yaml(path: Path, data: dict[str, Any]) -> Path:
     return write_text(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
+
+
+# -- a run's results folder, written whole ----------------------------------------------------------
+RUN_FILES = ("summary.csv", "per_replication.csv", "requests.parquet", "devices.csv", "timeline.parquet",
+             "config.yaml", "policies.yaml", "manifest.json", "report")  # report: drawn from the run
+
+
+def check_run_out(out: Path) -> None:
+    """Refuse an ``--out`` that a run may not replace: a file, or a folder holding anything but an
+    earlier run's outputs (a sweep folder, someone's files)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    if not out.is_dir():
+        return
+    try:
+        entries = sorted(p.name for p in out.iterdir())
+    except OSError as e:
+        raise UserError(f"cannot read --out {out}: {e.strerror or e}") from None
+    other = [n for n in entries if n not in RUN_FILES]
+    kind = None
+    if "manifest.json" in entries:
+        try:
+            kind = json.loads((out / "manifest.json").read_text()).get("kind")
+        except (OSError, ValueError, AttributeError):
+            kind = "unreadable"
+    if other or kind not in (None, "run"):
+        shown = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "") if other else f"a {kind} manifest"
+        raise UserError(f"--out {out} is not empty and is not an earlier run's folder (it holds {shown}); "
+                        "choose another --out or empty it")
+
+
+def staging_folder(out: Path) -> Path:
+    """A new hidden folder beside ``out`` to write a run into (checks that ``out``'s parent is writable)."""
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+        os.chmod(tmp, 0o777 & ~current_umask())  # as a plain mkdir would make it, not mkdtemp's 0700
+    except OSError as e:
+        raise UserError(f"cannot write results to {out}: {e.strerror or e} ({parent})") from None
+    return tmp
+
+
+def publish_folder(tmp: Path, out: Path) -> bool:
+    """Move the finished folder ``tmp`` to ``out``, replacing an earlier run there whole (no file of it
+    survives beside the new ones); True when one was replaced."""
+    check_run_out(out)  # again: the run took a while
+    if not out.exists():
+        os.rename(tmp, out)
+        return False
+    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+    os.rename(out, old)
+    try:
+        os.rename(tmp, out)
+    except OSError:
+        os.rename(old, out)  # put the earlier run back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return True

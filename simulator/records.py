@@ -236,7 +236,7 @@ def _request_frame(rec: RequestRecords) -> pd.DataFrame:
     df = pd.DataFrame(rec.cols)
     if rec.status is not None:
         df["failovers"] = rec.status[1]
-    names = pd.array([*rec.tier_names, ""], dtype="str")  # taken from, so str columns are built fast
+    names = pd.array([*rec.tier_names, None], dtype="str")  # taken from (fast); null where there is no tier
     done, failed, dropped = d["done"], d["failed"], d["dropped"]
     df.insert(0, "policy", rec.label)
     df.insert(1, "replication", rec.replication)

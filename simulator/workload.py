@@ -9,7 +9,10 @@ Arrivals before ``warmup_s`` are simulated but excluded from statistics.
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -68,38 +71,99 @@ class WorkloadConfig:
             require(self.file is not None, f"missing required key '{path}.file' for arrival: file")
             read_timestamps(self.file)
 
+    def mean_rate_per_s(self) -> float:
+        """Long-run arrival rate per mobile (an mmpp's time average), for bounding what a run costs."""
+        if self.arrival == "mmpp":
+            r, d = self.mmpp.rates_per_s, self.mmpp.mean_dwell_s
+            return sum(a * b for a, b in zip(r, d, strict=True)) / sum(d)
+        return self.rate_per_s
+
+    def expected_horizon_s(self, n_mobiles: int) -> tuple[float, float]:
+        """(when the last request is expected to arrive (s), how many requests are expected in all)."""
+        if self.arrival == "file":
+            t, _ = read_timestamps(self.file or "")
+            if self.duration_s is not None:
+                t = t[t < self.duration_s]
+            n = len(t) if self.requests is None else min(len(t), self.requests)
+            return (float(t[n - 1]) if n else 0.0), float(n)
+        rate = self.mean_rate_per_s()
+        horizon = math.inf if self.duration_s is None else self.duration_s
+        if self.requests is not None:
+            horizon = min(horizon, self.requests / n_mobiles / rate)
+        return horizon, rate * horizon * n_mobiles
+
 
 def read_timestamps(path: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Arrival times (s) and optional device indices from a file: one time per line, or a CSV with
-    columns ``time_s`` and optionally ``device``."""
+    columns ``time_s`` and optionally ``device``; read once per version of the file (read-only arrays).
+
+    Errors name the file as given (not with ``$VARS`` expanded) and the line, and say what was expected;
+    they never echo the file's content."""
     p = expand_path(path)
     if not p.is_file():
-        raise ConfigError(f"arrival file not found: {p}")
-    times, devices = [], []
-    with open(p, newline="", encoding="utf-8-sig") as f:
-        first = f.readline()
-        f.seek(0)
-        if "time_s" in first:
-            for n, row in enumerate(csv.DictReader(f), 2):
-                try:
+        raise ConfigError(f"arrival file not found: {path}")
+    st = p.stat()
+    return _read_timestamps(str(p), st.st_mtime_ns, st.st_size, path)
+
+
+@lru_cache(maxsize=32)
+def _read_timestamps(resolved: str, mtime_ns: int, size: int, path: str) -> tuple[np.ndarray, np.ndarray | None]:
+    p = Path(resolved)
+    times: list[float] = []
+    devices: list[int] = []
+    lines: list[int] = []
+    n, expected = 0, "a number"
+    try:
+        with open(p, newline="", encoding="utf-8-sig") as f:
+            first = f.readline()
+            f.seek(0)
+            if "time_s" in first:
+                expected = "a number in column 'time_s' (and an integer device index in 'device')"
+                for n, row in enumerate(csv.DictReader(f), 2):
                     times.append(float(row["time_s"]))
                     if row.get("device") not in (None, ""):
                         devices.append(int(row["device"]))
-                except ValueError:
-                    raise ConfigError(f"{p}:{n}: not a number") from None
-        else:
-            for n, line in enumerate(f, 1):
-                if line.strip() and not line.startswith("#"):
-                    try:
+                        if devices[-1] < 0:
+                            raise ConfigError(f"{path}:{n}: expected a non-negative device index")
+                    _finite(times[-1], path, n)
+                    lines.append(n)
+                    if len(times) > MAX_REQUESTS:
+                        raise ConfigError(f"{path}: more than {MAX_REQUESTS:.0e} arrival times")
+            else:
+                expected = "one arrival time in seconds per line"
+                for n, line in enumerate(f, 1):
+                    if line.strip() and not line.startswith("#"):
                         times.append(float(line.split(",")[0]))
-                    except ValueError:
-                        raise ConfigError(f"{p}:{n}: not a number: {line.strip()!r}") from None
+                        _finite(times[-1], path, n)
+                        lines.append(n)
+                    if len(times) > MAX_REQUESTS:
+                        raise ConfigError(f"{path}: more than {MAX_REQUESTS:.0e} arrival times")
+    except UnicodeDecodeError:  # (a ValueError: caught first)
+        raise ConfigError(f"{path}: not a text (UTF-8) file") from None
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError):
+        raise ConfigError(f"{path}:{n}: expected {expected}") from None
+    except csv.Error:
+        raise ConfigError(f"{path}:{n}: not a text CSV file (binary content)") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror or type(e).__name__})") from None
     t = np.asarray(times)
     if len(t) == 0:
-        raise ConfigError(f"{p}: no arrival times")
+        raise ConfigError(f"{path}: no arrival times")
     if np.any(t < 0) or np.any(np.diff(t) < 0):
-        raise ConfigError(f"{p}: arrival times must be non-negative and non-decreasing")
-    return t, (np.asarray(devices) if len(devices) == len(times) else None)
+        bad = int(np.argmax(t < 0)) if np.any(t < 0) else int(np.argmax(np.diff(t) < 0)) + 1
+        raise ConfigError(f"{path}:{lines[bad]}: arrival times must be non-negative and non-decreasing")
+    dev = np.asarray(devices) if len(devices) == len(times) else None
+    for a in (t, dev):
+        if a is not None:
+            a.flags.writeable = False
+    return t, dev
+
+
+def _finite(value: float, path: str, line: int) -> None:
+    if not math.isfinite(value):
+        raise ConfigError(f"{path}:{line}: expected a finite arrival time in seconds, got {value}")
 
 
 def arrival_times(cfg: WorkloadConfig, mobile: int, n_mobiles: int,

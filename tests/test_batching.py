@@ -102,3 +102,18 @@ def test_bad_batching_config(tmp_path):
     sc = scenario_from_dict(one_tier(prof, {"rate_per_s": 1, "requests": 5}, {"max_batch": 16}))
     with pytest.raises(ConfigError, match="beyond the timing table's largest batch size 8"):
         Simulation(sc, "all-mobile")
+
+
+@pytest.mark.parametrize("capacity", [0, 1])
+def test_requests_gathering_into_a_batch_at_a_free_server_are_not_dropped(tmp_path, capacity):
+    prof = flat_profile(tmp_path / "p.npz")
+    arrivals = tmp_path / "arrivals.txt"
+    arrivals.write_text("0.000\n0.001\n0.002\n0.003\n0.0035\n")
+    wl = {"arrival": "file", "file": str(arrivals)}
+    raw = one_tier(prof, wl, {"max_batch": 4, "max_wait_ms": 5})
+    raw["tiers"]["mobile"]["queue_capacity"] = capacity
+    sim = Simulation(scenario_from_dict(raw), "all-mobile")
+    df = sim.run().requests.sort_values("arrival_s")
+    # the first four fill a batch at the idle server (dispatched at 3 ms); the fifth arrives while it runs
+    assert sim.live.devices[0][0].batches[0] == 4
+    assert df["dropped"].tolist() == [False] * 4 + [capacity == 0]

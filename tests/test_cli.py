@@ -140,6 +140,7 @@ def test_outputs_follow_the_umask_and_sweeps_read_from_a_string(tmp_path, synth_
     finally:
         os.umask(old)
     assert (out / "summary.csv").stat().st_mode & 0o777 == 0o644
+    assert out.stat().st_mode & 0o777 == 0o755  # the folder too (it is written as a temporary first)
     assert read_results(str(tmp_path / "missing")).empty  # a str is accepted (it raised TypeError)
 
 
@@ -197,3 +198,130 @@ def test_shared_data_default_is_relative_to_the_repository(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     repo = Path(__file__).resolve().parent.parent
     assert expand_path("${EESIM_SHARED_DATA}/traces") == repo.parent / "shared" / "data" / "traces"
+
+
+# -- run --out: checked before simulating, written whole ---------------------------------------------
+def _no_simulation(monkeypatch):
+    import simulator.runner
+
+    def refuse(*a, **k):
+        raise AssertionError("simulated although --out cannot be written")
+
+    monkeypatch.setattr(simulator.runner, "run_scenario", refuse)
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
+    return err[0]
+
+
+def test_run_out_refused_before_simulating(tmp_path, synth_profile, monkeypatch, capsys):
+    f = _write(tmp_path, synth_profile)
+    _no_simulation(monkeypatch)
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    assert main(["run", str(f), "--out", str(afile), "--quiet"]) == 2
+    assert "exists and is not a folder" in _one_error_line(capsys) and afile.read_text() == "keep"
+    assert main(["run", str(f), "--out", str(afile / "sub"), "--quiet"]) == 2  # parent is a file
+    assert "cannot write results to" in _one_error_line(capsys)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    assert main(["run", str(f), "--out", str(mine), "--quiet"]) == 2
+    assert "not an earlier run's folder (it holds notes.txt)" in _one_error_line(capsys)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "mine", "s.yaml"]  # no temporaries
+
+
+def test_run_out_is_written_whole_and_replaces_an_earlier_run(tmp_path, synth_profile, monkeypatch):
+    import simulator.runner
+
+    f = _write(tmp_path, synth_profile)
+    out = tmp_path / "out"
+    assert main(["run", str(f), "--out", str(out), "--quiet"]) == 0
+    assert (out / "timeline.parquet").exists()
+    (out / "report").mkdir()  # a report drawn from that run goes with it
+    real = simulator.runner.run_scenario
+    seen = []
+
+    def watch(*a, **k):  # while simulating, out still holds the earlier run, complete
+        seen.append(sorted(p.name for p in out.iterdir()))
+        return real(*a, **k)
+
+    monkeypatch.setattr(simulator.runner, "run_scenario", watch)
+    assert main(["run", str(f), "--out", str(out), "--quiet", "--set", "timeline=false",
+                 "--set", "workload.rate_per_s=4"]) == 0
+    assert "timeline.parquet" in seen[0]
+    names = sorted(p.name for p in out.iterdir())
+    assert "timeline.parquet" not in names and "report" not in names  # nothing stale beside the new run
+    assert {"summary.csv", "requests.parquet", "config.yaml", "manifest.json"} <= set(names)
+    assert yaml.safe_load((out / "config.yaml").read_text())["workload"]["rate_per_s"] == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "s.yaml"]  # no temporaries left
+
+
+def test_run_disk_full_is_one_line_and_keeps_the_earlier_run(tmp_path, synth_profile, monkeypatch, capsys):
+    import errno
+
+    import simulator.output
+
+    f = _write(tmp_path, synth_profile)
+    out = tmp_path / "out"
+    assert main(["run", str(f), "--out", str(out), "--quiet"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+
+    def full(path, df):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(simulator.output, "write_parquet", full)
+    assert main(["run", str(f), "--out", str(out), "--quiet", "--set", "seed=9"]) == 2
+    line = _one_error_line(capsys)
+    assert f"cannot write results to {out}: No space left on device" in line
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "s.yaml"]
+
+
+def test_run_sigterm_while_simulating_leaves_nothing(tmp_path, synth_profile):
+    import signal
+    import time
+
+    f = _write(tmp_path, synth_profile, workload={"rate_per_s": 3, "requests": 200000})
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "run_sim.py", "run", str(f), "--out", str(out), "--quiet",
+                             "--workers", "2"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.*.tmp")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    time.sleep(0.5)  # simulating now
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "interrupted (SIGTERM)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+def test_every_request_in_the_warm_up_is_a_warning_not_a_crash(tmp_path, synth_profile, capsys):
+    f = _write(tmp_path, synth_profile, workload={"rate_per_s": 3, "requests": 12, "warmup_s": 100})
+    assert main(["validate", str(f)]) == 0
+    assert "inside the warm-up (workload.warmup_s = 100 s)" in capsys.readouterr().err
+    out = tmp_path / "out"
+    assert main(["run", str(f), "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: every request (12 per policy) arrived in the warm-up (workload.warmup_s = 100 s)" in err
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 3 and summary["accuracy"].isna().all()  # rows with NaN, as before
+
+
+def test_a_replication_entirely_in_the_warm_up_is_named():
+    from types import SimpleNamespace
+
+    from simulator.cli import warmup_warning
+
+    sc = SimpleNamespace(workload=SimpleNamespace(warmup_s=2.5), policies=["a"])
+    df = pd.DataFrame({"replication": [0, 0, 1, 1, 2], "warmup": [True, True, False, True, True]})
+    assert warmup_warning(sc, df) == ("replication(s) 0, 2 had every request in the warm-up "
+                                      "(workload.warmup_s = 2.5 s): their rows are NaN")
+    assert warmup_warning(sc, df.assign(warmup=False)) == ""

@@ -142,3 +142,101 @@ def test_binary_file_and_huge_values_give_short_errors(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_scenario(REPO / "scenarios" / "default.yaml", {"description": nested})
     assert len(str(e.value)) < 200
+
+
+def test_file_errors_show_the_path_as_written(synth_profile, tmp_path, monkeypatch):
+    folder = tmp_path / "private-folder"
+    folder.mkdir()
+    (folder / "bad.txt").write_text("0 1\n1 nope\n")
+    (folder / "arr.txt").write_text("0.5\nnan\n")
+    monkeypatch.setenv("MY_DATA", str(folder))
+    d = base(synth_profile)
+    d["links"]["uplink"]["bandwidth"] = {"model": "trace", "file": "${MY_DATA}/bad.txt"}
+    with pytest.raises(ConfigError) as e:
+        scenario_from_dict(d)
+    assert str(e.value) == ("'links.uplink.bandwidth.file': ${MY_DATA}/bad.txt:2: expected a throughput "
+                            "(a number) in the second field")
+    d = base(synth_profile)
+    d["workload"] = {"arrival": "file", "file": "arr.txt"}  # relative to the scenario's folder
+    with pytest.raises(ConfigError) as e:
+        scenario_from_dict(d, base=folder)
+    assert str(e.value) == "arr.txt:2: expected a finite arrival time in seconds, got nan"
+    assert "private-folder" not in str(e.value)
+
+
+@pytest.mark.parametrize("bandwidth, message", [
+    ({"model": "constant", "mbps": 1e-300}, "'links.uplink.bandwidth' has a long-run mean of 1e-300 Mbit/s, "
+                                            "below the minimum 0.001 Mbit/s"),
+    ({"model": "lognormal", "mean_mbps": 1e-6}, "below the minimum 0.001 Mbit/s"),
+    ({"model": "markov", "states_mbps": [1e-300, 0], "mean_dwell_s": [1, 1]}, "below the minimum"),
+    ({"model": "trace", "file": "TRACE", "scale": 1e-300}, "below the minimum"),
+    ({"model": "trace", "file": "TINY"}, "below the minimum"),
+    ({"model": "lognormal", "interval_s": 1e-7}, "'links.uplink.bandwidth.interval_s' must be at least 0.001 s"),
+    ({"model": "markov", "mean_dwell_s": [10, 1e-9]}, "'links.uplink.bandwidth.mean_dwell_s[1]' must be at least"),
+    ({"model": "trace", "file": "FAST"}, "samples are 1e-09 s apart on average"),
+    ({"model": "constant", "mbps": 1e300}, "'links.uplink.bandwidth.mbps' must be at most 1e+09 Mbit/s"),
+    ({"model": "markov", "states_mbps": [1e10, 1]}, "'links.uplink.bandwidth.states_mbps[0]' must be at most"),
+    ({"model": "lognormal", "mean_mbps": 1e10}, "'links.uplink.bandwidth.mean_mbps' must be at most"),
+    ({"model": "trace", "file": "HUGE"}, "its peak throughput (scale included) is 1e+308 Mbit/s"),
+    ({"model": "trace", "file": "TRACE", "scale": 1e300}, "its peak throughput (scale included) is 2e+300"),
+    ({"model": "trace", "file": "LONG"}, "its times span more than floating point can hold"),
+])
+def test_bandwidths_a_run_could_not_finish_are_refused(synth_profile, tmp_path, bandwidth, message):
+    (tmp_path / "trace.txt").write_text("0 1\n1 2\n")
+    (tmp_path / "tiny.txt").write_text("0 1e-300\n1 1e-300\n")
+    (tmp_path / "fast.txt").write_text("".join(f"{i}e-9 1\n" for i in range(10)))
+    (tmp_path / "huge.txt").write_text("0 1\n1 1e308\n2 1\n")
+    (tmp_path / "long.txt").write_text("-1e308 1\n1e308 1\n")
+    names = {"TRACE": "trace.txt", "TINY": "tiny.txt", "FAST": "fast.txt", "HUGE": "huge.txt", "LONG": "long.txt"}
+    if "file" in bandwidth:
+        bandwidth["file"] = str(tmp_path / names[bandwidth["file"]])
+    d = base(synth_profile)
+    d["links"]["uplink"]["bandwidth"] = bandwidth
+    with pytest.raises(ConfigError) as e:
+        scenario_from_dict(d)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_header_that_takes_hours_over_a_link_is_refused(synth_profile):
+    d = base(synth_profile)
+    d["links"]["uplink"]["bandwidth"] = {"model": "constant", "mbps": 0.01}
+    d["payload"] = {"header_bytes": 10**8}
+    with pytest.raises(ConfigError, match=r"'payload.header_bytes' 100000000 takes 8e\+04 s over "
+                                          r"'links.uplink.bandwidth'"):
+        scenario_from_dict(d)
+    d["payload"] = {"reply_bytes": 10**8}
+    with pytest.raises(ConfigError, match=r"'payload.reply_bytes' 100000000 takes .* over 'links.uplink.bandwidth'"):
+        scenario_from_dict(d)
+    d["payload"] = {"header_bytes": 64}
+    scenario_from_dict(d)  # 1 kbit/s and more, with small messages, runs
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["workload"].update(requests=None, duration_s=1e12),
+     "'workload.duration_s' 1e+12 s at 5 requests/s per mobile (2 mobile(s)) means about 1e+13 requests, "
+     "more than 1e+08"),
+    (lambda d: d["workload"].update(requests=None, duration_s=1e9, arrival="mmpp",
+                                    mmpp={"rates_per_s": [0, 1], "mean_dwell_s": [1, 1]}),
+     "means about 1e+09 requests"),
+    (lambda d: d["workload"].update(rate_per_s=1e-9), "requests would arrive over about 2.5e+10 s"),
+    (lambda d: d["tiers"]["edge"].update(background={"rate_per_s": 1e9, "service_ms": 1}),
+     "'tiers.edge.background.rate_per_s' means about 5e+09 background jobs over the 5 s of arrivals"),
+    (lambda d: d["tiers"]["edge"].update(failures={"mtbf_s": 1e-9, "mttr_s": 1e-9}),
+     "'tiers.edge.failures.mtbf_s' means about 2.5e+09 failures"),
+    (lambda d: d.update(mobility={"mean_dwell_s": 1e-9}), "'mobility.mean_dwell_s' means about 1e+10 handovers"),
+    (lambda d: d["workload"].update(requests=None, duration_s=1e7, rate_per_s=1e-3) or d["links"].update(
+        uplink={"bandwidth": {"model": "lognormal", "interval_s": 0.01}}),
+     "the links' bandwidth paths would take about 4e+09 steps"),
+])
+def test_runs_beyond_the_cost_bounds_are_refused_before_allocating(synth_profile, mutate, message):
+    d = base(synth_profile)
+    mutate(d)
+    with pytest.raises(ConfigError) as e:
+        scenario_from_dict(d)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_duration_within_the_bounds_validates(synth_profile):
+    d = base(synth_profile)
+    d["workload"].update(requests=None, duration_s=3600.0)
+    assert scenario_from_dict(d).workload.expected_horizon_s(2) == (3600.0, 5 * 3600.0 * 2)

@@ -111,3 +111,23 @@ def test_warmup_and_deadline_in_summary(synth_profile):
     for pol, g in req[~req["warmup"]].groupby("policy"):
         miss = 1 - (g["latency_ms"] <= 30.0).mean()
         assert res.summary.set_index("policy").loc[pol, "deadline_miss_rate"] == pytest.approx(miss)
+
+
+def _loss_scenario(profile, arrivals, servers: int, capacity: int) -> dict:
+    return {"name": "q", "profile": str(profile), "seed": 1, "timeline": False,
+            "devices": {"host": {"speed": 1.0, "servers": servers, "power_idle_w": 1.0, "power_active_w": 2.0}},
+            "tiers": {"mobile": {"device": "host", "layers": [1, 6], "queue_capacity": capacity}},
+            "links": {}, "workload": {"arrival": "file", "file": str(arrivals)}, "policies": ["all-mobile"]}
+
+
+@pytest.mark.parametrize("servers", [1, 2])
+def test_queue_capacity_zero_is_a_loss_system(synth_profile, tmp_path, servers):
+    arrivals = tmp_path / "a.txt"  # a request takes ~10 ms: bursts of three, then the device is idle again
+    arrivals.write_text("0.000\n0.0001\n0.0002\n1.0\n2.0\n2.0001\n2.0002\n")
+    df = simulate(scenario_from_dict(_loss_scenario(synth_profile, arrivals, servers, 0)), "all-mobile").requests
+    df = df.sort_values("arrival_s")
+    burst = [False] * servers + [True] * (3 - servers)  # the first `servers` of a burst find a free server
+    assert df["dropped"].tolist() == burst + [False] + burst
+    assert (df.loc[~df["dropped"], "queue_s_mobile"] == 0).all()  # nobody waits: there is no waiting room
+    one = simulate(scenario_from_dict(_loss_scenario(synth_profile, arrivals, servers, 1)), "all-mobile").requests
+    assert one["dropped"].sum() == (0 if servers == 2 else 2)  # one waiting place: the third of a burst waits

@@ -98,15 +98,19 @@ def compare_all(sc) -> list:
     return out
 
 
-def test_queue_drops_busy_multi_server_and_markov_bandwidth(synth_profile):
+@pytest.mark.parametrize("edge_room, cloud_room", [(2, 3), (0, 0)])
+def test_queue_drops_busy_multi_server_and_markov_bandwidth(synth_profile, edge_room, cloud_room):
     tiers = {"mobile": {"device": "phone-cpu", "layers": [1, 1], "count": 3},
-             "edge": {"device": "jetson-nano", "layers": [2, 4], "queue_capacity": 2},
-             "cloud": {"device": "slow-pool", "layers": [5, 6], "queue_capacity": 3}}
+             "edge": {"device": "jetson-nano", "layers": [2, 4], "queue_capacity": edge_room},
+             "cloud": {"device": "slow-pool", "layers": [5, 6], "queue_capacity": cloud_room}}
     devices = {"slow-pool": {"base": "edge-gpu-server", "speed": 0.2, "servers": 3}}
     res = compare_all(scenario_from_dict(small(synth_profile, tiers=tiers, devices=devices)))
     req = pd.concat([r.requests for r in res])
     assert req["dropped"].sum() > 20 and set(req["drop_tier"]) >= {"edge", "cloud"}
-    assert (req["queue_s_cloud"] > 1e-3).sum() > 20  # the 3-server pool queues
+    if cloud_room:
+        assert (req["queue_s_cloud"] > 1e-3).sum() > 20  # the 3-server pool queues
+    else:  # no waiting room: nobody waits, and a request finding a free server is never dropped
+        assert (req.loc[~req["dropped"], ["queue_s_edge", "queue_s_cloud"]] == 0).all().all()
 
 
 def test_measured_trace_and_lognormal(synth_profile, shared_data, monkeypatch):
@@ -169,3 +173,18 @@ def test_run_with_engine_auto_records_which_engine(synth_profile):
     ref = run_scenario(scenario_from_dict(small(synth_profile, policies=["all-edge", "splitee"],
                                                 workload={"rate_per_s": 4, "requests": 200})))
     assert_same_requests(ref.requests, res.requests)
+
+
+@pytest.mark.parametrize("chunk", [37, 400])
+def test_chunks_give_the_same_answer(synth_profile, monkeypatch, chunk):
+    """Requests simulated in chunks that start when the network is empty: the same records and books."""
+    import simulator.fast.engine as fast
+
+    monkeypatch.setattr(fast, "CHUNK_REQUESTS", chunk)
+    tiers = {"mobile": {"device": "phone-cpu", "layers": [1, 2], "count": 2, "throttling": True},
+             "edge": {"device": "jetson-nano", "layers": [3, 4], "queue_capacity": 3},
+             "cloud": {"device": "cloud-gpu", "layers": [5, 6]}}
+    compare_all(scenario_from_dict(small(synth_profile, tiers=tiers, workload={"rate_per_s": 3, "requests": 900})))
+    busy = small(synth_profile, tiers=tiers, workload={"rate_per_s": 40, "requests": 600})  # rarely empty
+    res = compare_all(scenario_from_dict(busy))
+    assert any(r.requests["dropped"].any() for r in res)

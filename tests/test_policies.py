@@ -275,3 +275,25 @@ def test_policies_see_the_evaluation_split_only_with_hindsight(synth_profile):
             _ = plain.split
         assert len(plain.calib) > 0 and plain.profile.num_layers == 6
         assert hindsight.split is hindsight.profile.splits["eval"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"name": "all-mobile", "tier": 7}, "policy all-mobile: 'tier' 7 is not a tier: give a name (mobile, edge, "
+                                        "cloud) or an index in -3..2"),
+    ({"name": "all-cloud", "tier": -4}, "'tier' -4 is not a tier"),
+    ({"name": "fixed-split", "split": 2, "tier": 3}, "'tier' 3 is not a tier"),
+    ({"name": "neurosurgeon", "server": 5}, "'server' 5 is not a tier"),
+])
+def test_tier_index_out_of_range_is_refused(spec, message):
+    from simulator.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        started(spec, context(split_from_probs(np.full((4, L), 0.9))))
+    assert message in str(e.value)
+
+
+def test_tier_indices_in_range_and_from_the_cloud_end():
+    ctx = context(split_from_probs(np.full((4, L), 0.9)))
+    assert started({"name": "all-mobile", "tier": 2}, ctx)._plan.tiers == (2,) * L
+    assert started({"name": "all-mobile", "tier": -3}, ctx)._plan.tiers == (0,) * L
+    assert started({"name": "all-cloud"}, ctx)._plan.tiers == (2,) * L  # default -1: the last tier

@@ -466,6 +466,33 @@ def test_timeline_trip_temperatures_come_from_the_tier_devices(tmp_path):
     assert trip_temperatures(res) == []
 
 
+def test_incomplete_folders_are_reported_with_a_warning(capsys, tmp_path, run_dir, sweep_dir):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("report"))
+    (run / "manifest.json").unlink()
+    (run / "config.yaml").unlink()
+    assert main(["report", str(run), "--figures", "tables", "--out", str(tmp_path / "r1")]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {run} has no manifest.json or config.yaml: not a complete 'run' folder" in err
+    assert "not a complete" in (tmp_path / "r1" / "index.html").read_text()
+
+    sweep = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, sweep, ignore=shutil.ignore_patterns("report"))
+    for status, says in [("running", "was killed before it finished"), ("interrupted", "was interrupted (5 of 8"),
+                         ("failed", "2 runs of the sweep"), ("complete", None)]:
+        (sweep / "manifest.json").write_text(json.dumps({"kind": "sweep", "axes": AXES, "status": status,
+                                                         "runs": 8, "runs_done": 3, "runs_skipped": 2,
+                                                         "runs_failed": 2}))
+        assert main(["report", str(sweep), "--figures", "tables", "--out", str(tmp_path / "r2")]) == 0
+        err = capsys.readouterr().err
+        assert (says in err) if says else "warning" not in err, (status, err)
+    (sweep / "sweep.yaml").unlink()
+    assert main(["report", str(sweep), "--figures", "tables", "--out", str(tmp_path / "r2")]) == 0
+    assert "has no sweep.yaml: not a complete 'sweep' folder" in capsys.readouterr().err
+
+
 def _categorical_sweep(tmp_path) -> Path:
     """A sweep over profile paths (given in non-alphabetical order) and a mapping-valued axis."""
     profiles = ["profiles/sst2-minilm6.npz", "profiles/mrpc-minilm6.npz", "other/dir/cola-minilm6.npz"]

@@ -62,3 +62,28 @@ def test_sample_order_is_a_seeded_permutation():
     assert sorted(s[:100]) == list(range(100)) and sorted(s[100:200]) == list(range(100))
     assert not np.array_equal(s[:100], np.arange(100))
     assert sample_indices(5, 3, "sequential", 0, np.random.default_rng(0)).tolist() == [0, 1, 2, 0, 1]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("0.5\nnan\n1.0\n", r"b\.txt:2: expected a finite arrival time in seconds, got nan"),
+    ("0.5\ninf\n", r"b\.txt:2: expected a finite arrival time"),
+    ("0.5\n1e400\n", r"b\.txt:2: expected a finite arrival time"),
+    ("time_s,device\n0.5,0\nnan,1\n", r"b\.txt:3: expected a finite arrival time"),
+    ("time_s,device\n0.5,0\n0.7,-1\n", r"b\.txt:3: expected a non-negative device index"),
+    ("0.5\nsecret-token 1 2\n", r"b\.txt:2: expected one arrival time in seconds per line$"),
+    ("1\n2\n0.5\n", r"b\.txt:3: arrival times must be non-negative and non-decreasing"),
+    (b"\x00\xff\xfe\x89PNG\r\n", r"b\.txt: not a text \(UTF-8\) file"),
+])
+def test_bad_arrival_files_are_one_line_naming_file_and_line(tmp_path, content, message):
+    f = tmp_path / "b.txt"
+    f.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ConfigError, match=message) as e:
+        _cfg(arrival="file", file=str(f))
+    assert "\n" not in str(e.value) and "secret" not in str(e.value)
+
+
+def test_arrival_file_errors_do_not_expand_variables(tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_ARRIVALS", str(tmp_path / "private"))
+    with pytest.raises(ConfigError) as e:
+        _cfg(arrival="file", file="${MY_ARRIVALS}/a.txt")
+    assert str(e.value) == "arrival file not found: ${MY_ARRIVALS}/a.txt"

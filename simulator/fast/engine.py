@@ -154,6 +154,9 @@ class Condition:
         return cached[1]
 
 
+CHUNK_REQUESTS = 200_000  # requests simulated at once: memory stays ~0.9 KB x this while simulating
+
+
 class FastSimulation:
     """One policy, one replication of a scenario, on the fast engine (``reason`` says why not, if not)."""
 
@@ -187,19 +190,55 @@ class FastSimulation:
             raise Unsupported(tie)
         N = len(arrival)
         paths = sample_paths(self.policy, net, self.split, self.condition.samples, self.condition.drops) if N else None
-        st = self.condition.stations
-        att = np.asarray(net.attachment, dtype=np.int64)  # [mobile, tier]
-
-        # visits: request-major, hop order
         pid = paths.path_of[sample] if N else np.zeros(0, dtype=np.int64)
         n_hops = (paths.kind >= 0).sum(axis=1)[pid] if N else np.zeros(0, dtype=np.int64)
-        first = np.concatenate([[0], np.cumsum(n_hops)[:-1]]) if N else np.zeros(0, dtype=np.int64)
+        n_t = len(net.tiers)
+        out = {"finish": np.zeros(N), "dropped_at": np.full(N, -1, dtype=np.int64), "transfer": np.zeros(N),
+               "e_comp": np.zeros(N), "e_radio": np.zeros(N), "queue": np.zeros((n_t, N)),
+               "compute": np.zeros((n_t, N))}
+        books = self._books = self._initial_books()
+        lo = 0
+        while lo < N:  # in chunks that start when the network is empty (exactly as one pass; less memory)
+            size = CHUNK_REQUESTS
+            while True:
+                hi = min(N, lo + size)
+                res, done = self._chunk(lo, hi, paths, pid, n_hops)
+                cut = _empty_before(res["finish"], born[lo:hi]) if hi < N else hi - lo
+                if cut:
+                    break
+                size *= 2  # the network never empties in this stretch: take a longer one
+            for k, v in res.items():
+                out[k][..., lo:lo + cut] = v[..., :cut]
+            self._update_books(books, done, cut)
+            lo += cut
+        end_s = float(max(out["finish"].max(), born.max())) if N else 0.0
+        cols = self._columns(paths, pid, out["dropped_at"], arrival, out["finish"], mobile, sample, out["transfer"],
+                             out["e_comp"], out["e_radio"], out["queue"], out["compute"])
+        records = RequestRecords(cols, [t.name for t in net.tiers], [lk.name for lk in net.links], self.label,
+                                 self.replication, self.split, sc.workload.warmup_s, sc.deadline_ms)
+        devices = lambda: self._device_frame(books, end_s)  # noqa: E731 - built when read
+        self.decisions["learned"] = self.policy.learned()
+        return SimResult(policy=self.label, replication=self.replication, records=records, devices=devices,
+                         wall_s=time.perf_counter() - wall, decisions=self.decisions, engine="fast")
+
+    def _chunk(self, lo: int, hi: int, paths: Paths, pid, n_hops_all) -> tuple[dict, list]:
+        """Requests ``lo..hi``, the network empty when ``lo`` is born: per-request results, and what each
+        block of stations did (its visits in service order, for :meth:`_update_books`)."""
+        net = self.network
+        arrival, born_all, mobile_all, _, _ = self.condition.requests()
+        born, mobile = born_all[lo:hi], mobile_all[lo:hi]
+        st = self.condition.stations
+        att = np.asarray(net.attachment, dtype=np.int64)  # [mobile, tier]
+        N = hi - lo
+        pid, n_hops = pid[lo:hi], n_hops_all[lo:hi]
+        # visits: request-major, hop order
+        first = np.concatenate([[0], np.cumsum(n_hops)[:-1]])
         v_req = np.repeat(np.arange(N), n_hops)
         v_hop = np.arange(len(v_req)) - first[v_req]
         v_path = pid[v_req]
-        v_kind = paths.kind[v_path, v_hop] if N else v_req
-        v_index = paths.index[v_path, v_hop] if N else v_req
-        v_amount = paths.amount[v_path, v_hop] if N else np.zeros(0)
+        v_kind = paths.kind[v_path, v_hop]
+        v_index = paths.index[v_path, v_hop]
+        v_amount = paths.amount[v_path, v_hop]
         v_station = st.offset[v_kind, v_index] + att[mobile[v_req], st.attach[v_kind, v_index]]
 
         V = len(v_req)
@@ -207,7 +246,7 @@ class FastSimulation:
         energy = np.zeros(V)
         processed = np.zeros(V, dtype=bool)
         dropped_at = np.full(N, -1, dtype=np.int64)  # hop at which the request dropped
-        books = {}  # block -> what its stations did (device and link books are built when read)
+        done: list = []
         any_drop = False
         key = v_station.astype(np.int16) if len(st.what) < 2**15 else v_station  # small ints: radix sort
         order = np.argsort(key, kind="stable")
@@ -232,19 +271,20 @@ class FastSimulation:
             t_in[idx] = arr
             processed[idx] = True
             if kind == DEVICE:
-                books[s0] = b = self._serve(i, seg, arr, v_amount[idx], idx, t_start, t_end, energy)
+                drop = self._serve(i, s0, seg, arr, v_amount[idx], idx, t_start, t_end, energy)
                 t_out[idx] = t_end[idx]
-                drop = b["dropped"]
                 if drop.any():
                     dropped_at[v_req[idx[drop]]] = v_hop[idx[drop]]
                     any_drop = True
             else:
-                books[s0] = self._transmit(kind, i, seg, arr, v_amount[idx], idx, t_start, t_end, t_out)
+                drop = None
+                self._transmit(kind, i, seg, arr, v_amount[idx], idx, t_start, t_end, t_out)
+            done.append((kind, i, s0, sid, v_req[idx], arr, v_amount[idx], t_start[idx], t_end[idx], drop))
 
         # per request, accumulated in hop order as the SimPy request process does
-        alive = processed & ~_dropped_visits(dropped_at, v_req, v_hop) if np.any(dropped_at >= 0) else processed
+        alive = processed & ~_dropped_visits(dropped_at, v_req, v_hop) if any_drop else processed
         last = first + n_hops - 1
-        finish = np.where(dropped_at >= 0, t_in[first + np.maximum(dropped_at, 0)], t_out[last]) if N else born
+        finish = np.where(dropped_at >= 0, t_in[first + np.maximum(dropped_at, 0)], t_out[last])
         radio = net.radio
         power = (np.asarray([radio.tx_base_w, radio.tx_w_per_mbps, radio.rx_base_w, radio.rx_w_per_mbps])
                  if radio is not None else np.zeros(4))
@@ -252,16 +292,8 @@ class FastSimulation:
         transfer, e_comp, e_radio, queue, compute = kernels.request_books(
             N, len(net.tiers), v_req, v_kind, v_index, alive, t_in, t_start, t_end, t_out, energy, v_amount,
             from_mobile, power)
-        end_s = float(max(finish.max(), born.max())) if N else 0.0
-
-        cols = self._columns(paths, pid, dropped_at, arrival, finish, mobile, sample, transfer, e_comp, e_radio,
-                             queue, compute)
-        records = RequestRecords(cols, [t.name for t in net.tiers], [lk.name for lk in net.links], self.label,
-                                 self.replication, self.split, sc.workload.warmup_s, sc.deadline_ms)
-        devices = lambda: self._device_frame(st, books, end_s)  # noqa: E731 - built when read
-        self.decisions["learned"] = self.policy.learned()
-        return SimResult(policy=self.label, replication=self.replication, records=records, devices=devices,
-                         wall_s=time.perf_counter() - wall, decisions=self.decisions, engine="fast")
+        return ({"finish": finish, "dropped_at": dropped_at, "transfer": transfer, "e_comp": e_comp,
+                 "e_radio": e_radio, "queue": queue, "compute": compute}, done)
 
     # -- stations -----------------------------------------------------------------------------
     def _name(self, kind: int, i: int, j: int) -> str:
@@ -271,28 +303,76 @@ class FastSimulation:
         c = net.channels[i][j]
         return c.name if kind == UP else f"{c.name}-down"
 
-    def _serve(self, tier: int, seg, arr, work, idx, t_start, t_end, energy) -> dict:
-        """Serve the visits of the devices of ``tier`` (segment s: device s) in one compiled call."""
+    def _initial_books(self) -> dict:
+        """Every station's books before any request: devices ``[energy_j, busy_s, t_last]`` (throttling
+        ones ``[energy_j, busy_s, temp_c, t_last, level]``) and drops; link directions ``[busy_s, bits]``."""
+        books = {}
+        for s, (kind, i, j) in enumerate(self.condition.stations.what):
+            if kind == DEVICE:
+                th = self.network.devices[i][j].thermal
+                if th.enabled:
+                    ts = ThermalState(th, 0.0)
+                    books[s] = (np.array([0.0, 0.0, ts.temp_c, ts.t_last, float(ts.level)]), 0)
+                else:
+                    books[s] = (np.array([0.0, 0.0, 0.0]), 0)
+            else:
+                books[s] = np.array([0.0, 0.0])
+        return books
+
+    def _serve(self, tier: int, s0: int, seg, arr, work, idx, t_start, t_end, energy) -> np.ndarray:
+        """Serve the visits of the devices of ``tier`` (segment s: device s, idle when its first visit
+        comes) in one compiled call; returns which visits dropped."""
         node = self.network.devices[tier][0]  # the devices of a tier share their class and settings
         spec, th = node.spec, node.thermal
         cap = -1 if node.queue_capacity is None else int(node.queue_capacity)
-        dyn = spec.power_active_w - spec.power_idle_w
         if th.enabled:
-            trips = np.asarray([t for t, _ in th.trips], dtype=float).reshape(-1)
-            freqs = np.asarray([f for _, f in th.trips], dtype=float).reshape(-1)
-            temp0 = th.ambient_c if th.initial_c is None else th.initial_c
-            start, end, e, dropped, states = kernels.thermal_segments(
-                seg, arr, work, cap, spec.power_idle_w, spec.power_active_w, spec.power_exponent, th.ambient_c,
-                th.resistance_k_per_w, th.tau_s, temp0, trips, freqs, th.hysteresis_c)
+            init = np.stack([self._books[s0 + j][0] for j in range(len(seg) - 1)])
+            start, end, e, dropped, _ = kernels.thermal_segments(seg, arr, work, cap, *self._thermal_args(node, init))
         else:
             start, end, dropped = kernels.fifo_segments(seg, arr, work, spec.servers, cap)
+            dyn = spec.power_active_w - spec.power_idle_w
             p_req = (spec.power_idle_w + dyn * 1.0 ** spec.power_exponent) / spec.servers
             e = np.where(work > 1e-15, p_req * work, 0.0)
-            states = None
         t_start[idx], t_end[idx], energy[idx] = start, end, e
-        return {"seg": seg, "start": start, "end": end, "states": states, "dropped": dropped}
+        return dropped
 
-    def _transmit(self, kind: int, link: int, seg, arr, bits, idx, t_start, t_end, t_out) -> dict:
+    @staticmethod
+    def _thermal_args(node, init: np.ndarray) -> tuple:
+        spec, th = node.spec, node.thermal
+        trips = np.asarray([t for t, _ in th.trips], dtype=float).reshape(-1)
+        freqs = np.asarray([f for _, f in th.trips], dtype=float).reshape(-1)
+        return (spec.power_idle_w, spec.power_active_w, spec.power_exponent, th.ambient_c, th.resistance_k_per_w,
+                th.tau_s, init, trips, freqs, th.hysteresis_c)
+
+    def _update_books(self, books: dict, done: list, cut: int) -> None:
+        """Add to every station's books its visits of the chunk's first ``cut`` requests (those before the
+        network emptied): energy and busy time of devices, drops, busy time and bits of link directions."""
+        net = self.network
+        for kind, i, s0, sid, req, arr, amount, start, end, drop in done:
+            keep = req < cut
+            for j in np.unique(sid[keep]) - s0:
+                m = keep & (sid == s0 + j)
+                if kind == DEVICE:
+                    node = net.devices[i][j]
+                    state, drops = books[s0 + j]
+                    ok = m & ~drop
+                    if node.thermal.enabled:  # its state after these visits: the kernel again, on them alone
+                        cap = -1 if node.queue_capacity is None else int(node.queue_capacity)
+                        seg = np.array([0, int(m.sum())])
+                        *_, states = kernels.thermal_segments(seg, arr[m], amount[m], cap,
+                                                              *self._thermal_args(node, state[None, :]))
+                        state = states[0]
+                    else:
+                        spec = node.spec
+                        state = np.array(kernels.device_books(start[ok], end[ok], spec.power_idle_w,
+                                                              spec.power_active_w, spec.servers, *state))
+                    books[s0 + j] = (state, drops + int((m & drop).sum()))
+                else:  # running sums in visit order, as the channel adds them
+                    busy, sent = books[s0 + j]
+                    books[s0 + j] = np.array([_sequential_sum(end[m] - start[m], busy),
+                                              _sequential_sum(amount[m], sent)])
+
+    def _transmit(self, kind: int, link: int, seg, arr, bits, idx, t_start, t_end, t_out) -> None:
         """Send the visits of every channel of ``link`` in one direction (segment s: channel s)."""
         chans = self.network.channels[link]
         paths = [c.up if kind == UP else c.down for c in chans]
@@ -308,7 +388,6 @@ class FastSimulation:
             for s in short:
                 horizon[s] = 2.0 * max(horizon[s], paths[s].starts[-1]) + 1.0
         t_start[idx], t_end[idx], t_out[idx] = start, end, out
-        return {"seg": seg, "start": start, "end": end, "bits": bits}
 
     # -- records --------------------------------------------------------------------------------
     def _columns(self, paths: Paths, pid, dropped_at, arrival, finish, mobile, sample, transfer, e_comp, e_radio,
@@ -357,36 +436,35 @@ class FastSimulation:
         cols["offload_cost"] = pick(paths.offload, paths.drop_offload)
         return cols
 
-    def _device_frame(self, st: _Stations, books: dict, end_s: float) -> pd.DataFrame:
+    def _device_frame(self, books: dict, end_s: float) -> pd.DataFrame:
         net = self.network
         rows, link_rows = [], []
         base = {"policy": self.label, "replication": self.replication}
-        for kind, i, s0, n_s in st.blocks:
-            b = books.get(s0)
-            for j in range(n_s):
-                part = None
-                if b is not None and b["seg"][j + 1] > b["seg"][j]:
-                    lo, hi = b["seg"][j], b["seg"][j + 1]
-                    part = {k: v[lo:hi] for k, v in b.items() if k not in ("seg", "states")}
-                    if b.get("states") is not None:
-                        part["state"] = b["states"][j]
-                if kind == DEVICE:
-                    node = net.devices[i][j]
-                    energy_j, busy_s, temp = _device_books(node, part, end_s)
-                    rows.append((i, j, {**base, "device": node.name, "tier": net.tiers[i].name,
-                                        "energy_j": energy_j, "busy_s": busy_s,
-                                        "drops": int(part["dropped"].sum()) if part else 0, "final_temp_c": temp,
-                                        "end_s": end_s}))
-                else:
-                    c = net.channels[i][j]
-                    busy = _sequential_sum(part["end"] - part["start"]) if part else 0.0
-                    bits = _sequential_sum(part["bits"]) if part else 0.0
-                    link_rows.append((i, kind, j, {**base, "device": c.name if kind == UP else f"{c.name}-down",
-                                                   "tier": net.links[i].name, "busy_s": busy, "bytes": bits / 8,
-                                                   "end_s": end_s}))
+        for s, (kind, i, j) in enumerate(self.condition.stations.what):
+            if kind == DEVICE:
+                node = net.devices[i][j]
+                state, drops = books[s]
+                energy_j, busy_s, temp = _close_books(node, state, end_s)
+                rows.append((i, j, {**base, "device": node.name, "tier": net.tiers[i].name, "energy_j": energy_j,
+                                    "busy_s": busy_s, "drops": drops, "final_temp_c": temp, "end_s": end_s}))
+            else:
+                c = net.channels[i][j]
+                busy, bits = books[s]
+                link_rows.append((i, kind, j, {**base, "device": c.name if kind == UP else f"{c.name}-down",
+                                               "tier": net.links[i].name, "busy_s": float(busy),
+                                               "bytes": float(bits) / 8, "end_s": end_s}))
         rows.sort(key=lambda x: (x[0], x[1]))
         link_rows.sort(key=lambda x: (x[0], x[1], x[2]))
         return pd.DataFrame([r[-1] for r in rows] + [r[-1] for r in link_rows])
+
+
+def _empty_before(finish: np.ndarray, born: np.ndarray) -> int:
+    """The last k (> 0) such that requests 0..k-1 have all finished when request k is born (the network
+    is empty then, so they are independent of what follows), 0 when there is none."""
+    if len(born) < 2:
+        return 0
+    ok = np.flatnonzero(np.maximum.accumulate(finish)[:-1] <= born[1:])
+    return int(ok[-1]) + 1 if len(ok) else 0
 
 
 def _dropped_visits(dropped_at, v_req, v_hop) -> np.ndarray:
@@ -395,20 +473,19 @@ def _dropped_visits(dropped_at, v_req, v_hop) -> np.ndarray:
     return (d >= 0) & (v_hop >= d)
 
 
-def _sequential_sum(x: np.ndarray) -> float:
-    """Sum in order, as a running total adds them (``np.sum`` adds pairwise)."""
-    return float(np.cumsum(x)[-1]) if len(x) else 0.0
+def _sequential_sum(x: np.ndarray, start: float = 0.0) -> float:
+    """``start`` plus the values in order, as a running total adds them (``np.sum`` adds pairwise)."""
+    return float(np.cumsum(np.concatenate(([start], x)))[-1]) if len(x) else float(start)
 
 
-def _device_books(node, b: dict | None, end_s: float) -> tuple[float, float, float]:
-    """Energy, busy server-seconds and final temperature of a device, closed at ``end_s``."""
+def _close_books(node, state: np.ndarray, end_s: float) -> tuple[float, float, float]:
+    """Energy, busy server-seconds and final temperature of a device, its books closed (idle) at ``end_s``."""
     spec, th = node.spec, node.thermal
+    idle = spec.power_idle_w + (spec.power_active_w - spec.power_idle_w) * 0 / spec.servers * 1.0
     if th.enabled:
         ts = ThermalState(th, 0.0)
-        energy_j, busy_s = 0.0, 0.0
-        if b is not None:
-            energy_j, busy_s, ts.temp_c, ts.t_last, level = (float(x) for x in b["state"])
-            ts.level = int(level)
+        energy_j, busy_s, ts.temp_c, ts.t_last, level = (float(x) for x in state)
+        ts.level = int(level)
         dt = end_s - ts.t_last
         if dt > 0:
             p = spec.power_idle_w + (spec.power_active_w - spec.power_idle_w) * 0 / spec.servers * ts.frequency ** \
@@ -416,9 +493,7 @@ def _device_books(node, b: dict | None, end_s: float) -> tuple[float, float, flo
             energy_j += p * dt
             ts.advance(end_s, p)
         return energy_j, busy_s, ts.temp_c
-    ok = ~b["dropped"] if b else None
-    starts = b["start"][ok] if b else np.zeros(0)
-    ends = b["end"][ok] if b else np.zeros(0)
-    energy_j, busy_s = kernels.device_books(starts, ends, spec.power_idle_w, spec.power_active_w, spec.servers,
-                                            end_s)
+    energy_j, busy_s, t_last = (float(x) for x in state)
+    if end_s - t_last > 0:
+        energy_j += idle * (end_s - t_last)
     return energy_j, busy_s, float("nan")

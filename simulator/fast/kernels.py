@@ -6,7 +6,8 @@ and does, operation for operation, what the SimPy objects do (:class:`simulator.
 the same floating-point numbers, not approximations of them:
 
 * a FIFO station with ``c`` servers starts a visit when it arrives or when the earliest server frees,
-  whichever is later, and ends it ``work`` later; arrivals that find ``capacity`` visits waiting drop;
+  whichever is later, and ends it ``work`` later; an arrival that finds every server busy and
+  ``capacity`` visits waiting drops (``capacity`` 0: no waiting room);
 * a throttling single-server device integrates the RC model between the same updates as the SimPy
   device and splits work at the same trip crossings;
 * a link direction transmits one message at a time over its piecewise-constant bandwidth path (the
@@ -37,7 +38,8 @@ def born_times(t: np.ndarray) -> np.ndarray:
 
 @njit(cache=True)
 def fifo_station(arrive: np.ndarray, work: np.ndarray, servers: int, capacity: int):
-    """Start and end of every visit (in arrival order) at a FIFO station; ``capacity`` < 0: no limit.
+    """Start and end of every visit (in arrival order) at a FIFO station; ``capacity``: its waiting room
+    (< 0: no limit).
 
     Returns ``(start, end, dropped)``; a dropped visit has start = end = its arrival.
     """
@@ -50,7 +52,11 @@ def fifo_station(arrive: np.ndarray, work: np.ndarray, servers: int, capacity: i
     n_adm, head = 0, 0  # visits admitted so far; those before ``head`` have started by now
     for i in range(n):
         a = arrive[i]
-        if capacity >= 0:
+        s = 0
+        for k in range(1, servers):
+            if free[k] < free[s]:
+                s = k
+        if capacity >= 0 and free[s] > a:  # every server busy: is the waiting room full?
             while head < n_adm and start[admitted[head]] <= a:
                 head += 1
             if n_adm - head >= capacity:
@@ -58,10 +64,6 @@ def fifo_station(arrive: np.ndarray, work: np.ndarray, servers: int, capacity: i
                 start[i] = a
                 end[i] = a
                 continue
-        s = 0
-        for k in range(1, servers):
-            if free[k] < free[s]:
-                s = k
         t1 = a if free[s] <= a else free[s]
         t2 = t1 + work[i] if work[i] > 1e-15 else t1  # Device.compute: no segment below 1e-15 s
         free[s] = t2
@@ -105,13 +107,14 @@ def _time_to_change(temp: float, level: int, power: float, amb: float, r: float,
 
 @njit(cache=True)
 def thermal_station(arrive: np.ndarray, work: np.ndarray, capacity: int, idle_w: float, active_w: float,
-                    exponent: float, amb: float, r: float, tau: float, temp0: float, trip_t: np.ndarray,
+                    exponent: float, amb: float, r: float, tau: float, init: np.ndarray, trip_t: np.ndarray,
                     trip_f: np.ndarray, hyst: float):
-    """A throttling single-server FIFO device (``Device.serve``/``compute``/``update`` step by step).
+    """A throttling single-server FIFO device (``Device.serve``/``compute``/``update`` step by step), idle
+    when the first visit arrives, starting from its books ``init`` = ``[energy_j, busy_s, temp_c, t_last,
+    level]``.
 
     Returns ``(start, end, energy, dropped, state)``: per visit its start, end, the energy charged to it,
-    whether it dropped, and the device's books ``[energy_j, busy_s, temp_c, t_last, level]`` at its last
-    update (the caller closes them at the end of the run).
+    whether it dropped, and the device's books at its last update (the caller closes them at the end).
     """
     n = arrive.shape[0]
     start = np.empty(n)
@@ -121,14 +124,11 @@ def thermal_station(arrive: np.ndarray, work: np.ndarray, capacity: int, idle_w:
     admitted = np.empty(n, dtype=np.int64)
     n_adm, head = 0, 0
     dyn = active_w - idle_w
-    temp = temp0
-    level = _level_after(temp, 0, trip_t, hyst)
-    t_last = 0.0
-    e_dev, busy_s = 0.0, 0.0
+    e_dev, busy_s, temp, t_last, level = init[0], init[1], init[2], init[3], int(init[4])
     free = 0.0
     for i in range(n):
         a = arrive[i]
-        if capacity >= 0:
+        if capacity >= 0 and free > a:  # the server is busy: is the waiting room full?
             while head < n_adm and start[admitted[head]] <= a:
                 head += 1
             if n_adm - head >= capacity:
@@ -227,27 +227,27 @@ def link_station(arrive: np.ndarray, bits: np.ndarray, latency: float, starts: n
 
 @njit(cache=True)
 def device_books(starts: np.ndarray, ends: np.ndarray, idle_w: float, active_w: float, servers: int,
-                 end_s: float):
-    """Energy and busy server-seconds of a device without throttling, from its visits' service intervals,
-    accumulated between consecutive service starts and ends (where the SimPy device updates its books)
-    and closed at ``end_s``."""
+                 energy: float, busy_s: float, t_last: float):
+    """Energy and busy server-seconds of a device without throttling, from its visits' service intervals
+    (idle before the first), accumulated between consecutive service starts and ends (where the SimPy
+    device updates its books) from the books ``energy``, ``busy_s`` at ``t_last``; returns the books and
+    the time of the last update."""
     n = starts.shape[0]
     times = np.concatenate((starts, ends))
     delta = np.concatenate((np.ones(n, dtype=np.int64), -np.ones(n, dtype=np.int64)))
     order = np.argsort(times, kind="mergesort")
     dyn = active_w - idle_w
-    energy, busy_s, t_last, busy = 0.0, 0.0, 0.0, 0
-    for k in range(2 * n + 1):
-        now = end_s if k == 2 * n else times[order[k]]
+    busy = 0
+    for k in range(2 * n):
+        now = times[order[k]]
         dt = now - t_last
         if dt > 0:
             p = idle_w + dyn * busy / servers * 1.0
             energy += p * dt
             busy_s += busy * dt
             t_last = now
-        if k < 2 * n:
-            busy += delta[order[k]]
-    return energy, busy_s
+        busy += delta[order[k]]
+    return energy, busy_s, t_last
 
 
 @njit(cache=True)
@@ -297,17 +297,17 @@ def fifo_segments(seg: np.ndarray, arrive: np.ndarray, work: np.ndarray, servers
 
 @njit(cache=True)
 def thermal_segments(seg: np.ndarray, arrive: np.ndarray, work: np.ndarray, capacity: int, idle_w: float,
-                     active_w: float, exponent: float, amb: float, r: float, tau: float, temp0: float,
+                     active_w: float, exponent: float, amb: float, r: float, tau: float, init: np.ndarray,
                      trip_t: np.ndarray, trip_f: np.ndarray, hyst: float):
-    """:func:`thermal_station` for each segment; ``states[s]`` are its books (NaN for an idle station)."""
+    """:func:`thermal_station` for each segment, from its books ``init[s]``; ``states[s]`` its books after."""
     n = arrive.shape[0]
     start, end, energy, dropped = np.empty(n), np.empty(n), np.zeros(n), np.zeros(n, dtype=np.bool_)
-    states = np.full((seg.shape[0] - 1, 5), np.nan)
+    states = init.copy()
     for s in range(seg.shape[0] - 1):
         lo, hi = seg[s], seg[s + 1]
         if hi > lo:
             a, b, e, d, st = thermal_station(arrive[lo:hi], work[lo:hi], capacity, idle_w, active_w, exponent,
-                                             amb, r, tau, temp0, trip_t, trip_f, hyst)
+                                             amb, r, tau, init[s], trip_t, trip_f, hyst)
             start[lo:hi], end[lo:hi], energy[lo:hi], dropped[lo:hi] = a, b, e, d
             states[s] = st
     return start, end, energy, dropped, states

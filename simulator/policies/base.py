@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from ..errors import unknown_key
+from ..errors import ConfigError, unknown_key
 from ..profile import Profile, Split
 from ..records import CostModel
 from ..topology import TierInfo
@@ -232,11 +232,16 @@ class Policy:
         """The scenario's tier ranges, exits at the end of each non-empty tier."""
         return scenario_plan(self.ctx.tiers, self.ctx.num_layers)
 
-    def tier_index(self, name_or_index: str | int) -> int:
-        """Resolve a tier given by name or index (negative counts from the cloud end)."""
+    def tier_index(self, name_or_index: str | int, key: str = "tier") -> int:
+        """Resolve a tier given by name or index (0 the mobile; negative counts from the cloud end, -1 the
+        last); ``key`` names the parameter in errors. An index outside the tiers is a ConfigError."""
         tiers = self.ctx.tiers
         if isinstance(name_or_index, int):
-            return name_or_index % len(tiers)
+            n = len(tiers)
+            if not -n <= name_or_index < n:
+                raise ConfigError(f"policy {self.registered_name}: '{key}' {name_or_index} is not a tier: give a "
+                                  f"name ({', '.join(t.name for t in tiers)}) or an index in {-n}..{n - 1}")
+            return name_or_index % n
         for t in tiers:
             if t.name == name_or_index:
                 return t.index

@@ -274,7 +274,7 @@ class QueueAware(Policy):
         L = ctx.num_layers
         self._plan = every_layer_plan(ctx.tiers, L) if self.every_layer else scenario_plan(ctx.tiers, L)
         self._grid = _grid(self.grid)
-        self._qt = self.tier_index(self.queue_tier)
+        self._qt = self.tier_index(self.queue_tier, "queue_tier")
         self._explore_plan = dataclasses.replace(self._plan, explore=True)
         self.bandits = [UCB(len(self._grid), self.c, ctx.rng) for _ in range(self.max_queue + 1)]
         self._pending: dict[int, tuple[int, int]] = {}

@@ -36,7 +36,7 @@ class _Partitioner(Policy):
 
     def start(self, ctx: PolicyContext) -> None:
         super().start(ctx)
-        self._server = self.tier_index(self.server)
+        self._server = self.tier_index(self.server, "server")
         self._last_tx: dict[int, float] = {}
 
     # -- predictions (seconds) ---------------------------------------------------------------

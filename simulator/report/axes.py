@@ -17,14 +17,17 @@ import pandas as pd
 MEAN_MBPS = ".mean_mbps"  # suffix of the derived numeric axis
 
 
-def _trace_mean(path: str, fmt: str = "auto", scale: float = 1.0, **kw: Any) -> float:
+def _trace_mean(path: str, **options: Any) -> float:
+    """Mean Mbit/s of a trace file read with the trace model's options (units, separator, columns...)."""
+    from ..bandwidth import Trace
     from ..config import REPO_ROOT
-    from ..traces import expand_path, load_trace
+    from ..schema import build
+    from ..traces import expand_path
 
     p = expand_path(path)
     if not p.is_file() and (REPO_ROOT / p).is_file():
         p = REPO_ROOT / p
-    return load_trace(str(p), fmt).mean_mbps * float(scale)
+    return build(Trace, {**options, "file": str(p)}).long_run_mbps()
 
 
 def mean_mbps(value: Any) -> float | None:
@@ -52,7 +55,7 @@ def mean_mbps(value: Any) -> float | None:
         if model == "markov":
             return float(np.mean(value["states_mbps"]))
         if model == "trace":
-            return _trace_mean(value["file"], value.get("format", "auto"), value.get("scale", 1.0))
+            return _trace_mean(value["file"], **{k: v for k, v in value.items() if k not in ("model", "file")})
     except Exception:  # noqa: BLE001
         return None
     return None

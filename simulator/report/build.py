@@ -253,6 +253,7 @@ def build_report(res: Results, out: Path, opt: Options) -> Report:
             files += paths
             fig_entries.append((fig, paths))
     meta = [("Results", str(res.folder)), ("Kind", res.kind)]
+    meta += [("Warning", w) for w in res.warnings]
     if res.axes:
         meta.append(("Swept axes", ", ".join(res.axes)))
     meta.append(("Policies", ", ".join(res.policies)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..errors import UserError
@@ -46,6 +47,8 @@ def options(args: argparse.Namespace) -> Options:
 def run(args: argparse.Namespace) -> int:
     opt = options(args)
     res = load_results(args.folder)
+    for w in res.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     out = Path(args.out) if args.out else Path(args.folder) / "report"
     rep = build_report(res, out, opt)
     print(f"report: {rep.index}  ({len(rep.figures)} figures, {len(rep.tables)} tables)")

@@ -34,6 +34,7 @@ class Results:
     config: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
     point_axes: list[str] = field(default_factory=list)  # axes whose values are unrelated conditions (traces)
+    warnings: list[str] = field(default_factory=list)  # the folder is incomplete or its results partial
     categories: dict[str, list[str]] = field(default_factory=dict)  # non-numeric axis -> values, sweep order
 
     @property
@@ -114,10 +115,47 @@ def load_results(folder: str | Path) -> Results:
     if kind is None:
         kind = "sweep" if (folder / "results.parquet").exists() else "run"
     if kind == "sweep":
-        return _load_sweep(folder, manifest)
-    if kind == "run":
-        return _load_run(folder, manifest)
-    raise UserError(f"{folder}/manifest.json: unknown kind {kind!r} (expected 'run' or 'sweep')")
+        res = _load_sweep(folder, manifest)
+    elif kind == "run":
+        res = _load_run(folder, manifest)
+    else:
+        raise UserError(f"{folder}/manifest.json: unknown kind {kind!r} (expected 'run' or 'sweep')")
+    res.warnings = completeness_warnings(folder, kind, manifest)
+    return res
+
+
+def completeness_warnings(folder: Path, kind: str, manifest: dict[str, Any]) -> list[str]:
+    """What makes a results folder incomplete: files a finished ``run`` or ``sweep`` writes that are
+    missing (an interrupted write, a folder copied in part, an older version), or a sweep that has not
+    finished (its manifest's status)."""
+    needed = ["manifest.json", "config.yaml"] if kind == "run" else ["manifest.json", "sweep.yaml"]
+    missing = [n for n in needed if not (folder / n).is_file()]
+    out = []
+    if missing:
+        out.append(f"{folder} has no {' or '.join(missing)}: not a complete '{kind}' folder (interrupted "
+                   "while writing, copied in part, or from an older version); the report may be incomplete "
+                   "and its provenance is unknown")
+    status = manifest.get("status")
+    if kind == "sweep" and status not in (None, "complete"):
+        runs = manifest.get("runs")
+        have = ""
+        if isinstance(manifest.get("runs_done"), int) and isinstance(runs, int):
+            have = f" ({manifest['runs_done'] + manifest.get('runs_skipped', 0)} of {runs} runs)"
+        if status == "running":
+            from ..sweep.lock import is_held
+
+            if is_held(folder):
+                out.append(f"the sweep in {folder} is still running: the report shows the runs finished so far")
+            else:
+                out.append(f"the sweep in {folder} was killed before it finished (its manifest says "
+                           "'running'): the results are partial; finish it with 'sweep ... --resume'")
+        elif status in ("interrupted", "aborted"):
+            out.append(f"the sweep in {folder} was {status}{have}: the results are partial; finish it with "
+                       "'sweep ... --resume'")
+        elif status == "failed":
+            out.append(f"{manifest.get('runs_failed', 'some')} runs of the sweep in {folder} failed (see "
+                       f"{folder / 'failures.csv'}): their conditions are missing from the report")
+    return out
 
 
 def _metrics(df: pd.DataFrame, exclude: list[str]) -> list[str]:

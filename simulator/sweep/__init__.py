@@ -10,7 +10,7 @@ The sweep file format and the seeding (common random numbers) are described in
 :mod:`simulator.sweep.spec`. A *run* is one (condition, replication); it simulates every policy on the
 same random streams. Output folder:
 
-- ``results.parquet/part-NNNNN.parquet``: one row per condition x policy x replication: ``run_key``
+- ``results.parquet/part-NNNNN-<id>.parquet``: one row per condition x policy x replication: ``run_key``
   (hash of the condition's resolved config and the replication), ``condition``, ``replication``,
   ``policy``, one column per axis named by its dotted key (lists and mappings as JSON text), then the
   summary metrics of :func:`simulator.metrics.summarise`. Parts hold whole runs and are written
@@ -21,8 +21,10 @@ same random streams. Output folder:
 
 ``--resume`` runs only the runs whose (condition, run_key) is missing; it refuses when the sweep (base,
 axes, --set) differs from the folder's ``sweep.yaml``. Without ``--resume`` a non-empty folder is
-refused. Dask workers (``--scheduler ADDRESS``) must be able to import ``simulator`` and read the
-profile and trace files at the same paths.
+refused; while a sweep runs its folder is locked (``OUT/.lock``). A lost pool worker is survived (the
+pool is restarted, its runs in flight retried once); SIGTERM and SIGINT write every finished run and
+leave the manifest ``interrupted``. Dask workers (``--scheduler ADDRESS``) must be able to import
+``simulator`` and read the profile and trace files at the same paths.
 """
 
 from .runner import SweepOutcome, run_sweep

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -79,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         res = run_sweep(spec, out, executor, resume=args.resume, progress=not args.quiet,
                         chunk_runs=args.chunk_runs, extra_manifest={"overrides": list(args.overrides)})
+    except KeyboardInterrupt:
+        print(f"the finished runs are in {out}; run again with --resume to run the rest", file=sys.stderr)
+        raise
     finally:
         executor.close()
     msg = (f"{res.runs_done} runs done, {res.runs_skipped} already there, {res.rows_written} rows written "

@@ -3,12 +3,15 @@
 Every executor has ``imap_unordered(fn, tasks, window)``: it pulls tasks lazily from an iterator,
 keeps at most ``window`` in flight (so memory does not grow with the number of conditions) and yields
 ``(task, result, error)`` as runs finish, in any order. ``error`` is the exception text when the task
-could not run (a worker died); exceptions inside a run are caught by the task itself.
+could not run (a worker died); exceptions inside a run are caught by the task itself. ``terminate()``
+stops at once (on a signal: runs in flight are lost), ``close()`` waits for the workers to exit.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -40,48 +43,159 @@ class InProcess:
             except Exception as e:  # noqa: BLE001 - recorded as a failed run
                 yield t, None, _fmt(e)
 
+    def terminate(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
 
-class LocalPool:
-    """A ``concurrent.futures.ProcessPoolExecutor`` of ``workers`` processes."""
+def worker_init(parent: int) -> None:
+    """Start of a pool worker: Ctrl-C is left to the parent (which records what finished and stops the
+    pool; a worker must not turn it into a failed run), and the worker exits when its parent is gone
+    (even after a SIGKILL of the parent, which cannot clean up)."""
+    import signal
+    import threading
+    import time
 
-    def __init__(self, workers: int):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def terminate_pool(pool) -> None:
+    """Stop a ``ProcessPoolExecutor`` at once: cancel what is queued, end the workers (SIGTERM, then
+    SIGKILL), so neither they nor the interpreter's exit wait for the runs in flight."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=5)
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=5)
+
+
+WORKER_DIED = ("the worker process running it died (killed, out of memory, or a crash in native code)")
+
+
+class LocalPool:
+    """A ``concurrent.futures.ProcessPoolExecutor`` of ``workers`` processes that survives a lost worker.
+
+    When a worker dies (SIGKILL, the OOM killer, a crash in native code) the pool is broken and every
+    run in flight on it fails with ``BrokenProcessPool``. The pool is then rebuilt and the rest go on;
+    the runs that were in flight are retried once each (``retries``), one at a time in a separate
+    one-worker pool, so a run that kills its worker every time is told apart from the runs that were
+    only beside it: it fails alone, with :data:`WORKER_DIED`. At most ``workers + 1`` runs are handed to
+    the pool at once (the ones running and one queued), so only those are retried.
+    """
+
+    def __init__(self, workers: int, retries: int = 1):
+        self.workers = workers
+        self.retries = retries
+        self.description = f"local process pool ({workers} workers)"
+        self.restarts = 0  # times a broken pool was rebuilt
+        self.pool = self._new(workers)
+        self.retry_pool = None
+        self._closed = False
+
+    @staticmethod
+    def _new(n: int):
         from concurrent.futures import ProcessPoolExecutor
 
-        self.workers = workers
-        self.description = f"local process pool ({workers} workers)"
-        self.pool = ProcessPoolExecutor(workers)
+        return ProcessPoolExecutor(n, initializer=worker_init, initargs=(os.getpid(),))
+
+    def _rebuild(self, pool) -> None:
+        """Replace ``pool`` (broken) by a fresh one, once (its other futures fail the same way)."""
+        if pool is self.pool:
+            self.pool = self._new(self.workers)
+        elif pool is self.retry_pool:
+            self.retry_pool = self._new(1)
+        else:
+            return
+        self.restarts += 1
+        pool.shutdown(wait=False, cancel_futures=True)
+        print("warning: a worker process died; the pool was restarted and the runs it had in flight "
+              "are retried once", file=sys.stderr)
+
+    def _submit(self, retry: bool, fn: Callable, t: Any):
+        from concurrent.futures.process import BrokenProcessPool
+
+        if retry and self.retry_pool is None:
+            self.retry_pool = self._new(1)
+        for _ in range(3):
+            pool = self.retry_pool if retry else self.pool
+            try:
+                return pool.submit(fn, t), pool
+            except BrokenProcessPool:  # it broke before one of its futures told us
+                self._rebuild(pool)
+        raise RuntimeError("the process pool keeps breaking")  # pragma: no cover
 
     def imap_unordered(self, fn: Callable, tasks: Iterable[Any], window: int | None = None
                        ) -> Iterator[tuple[Any, Any, str | None]]:
         from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
 
-        window = window or 4 * self.workers
+        window = window or self.workers + 1
         it = iter(tasks)
-        pending: dict[Any, Any] = {}
+        pending: dict[Any, tuple[Any, int, Any]] = {}  # future -> (task, attempt, pool)
+        retry: deque[tuple[Any, int]] = deque()
         exhausted = False
         while True:
-            while not exhausted and len(pending) < window:
+            in_main = sum(1 for _, _, pool in pending.values() if pool is not self.retry_pool)
+            while not exhausted and in_main < window:
                 try:
                     t = next(it)
                 except StopIteration:
                     exhausted = True
                     break
-                pending[self.pool.submit(fn, t)] = t
+                f, pool = self._submit(False, fn, t)
+                pending[f] = (t, 1, pool)
+                in_main += 1
+            if retry and not any(pool is self.retry_pool for _, _, pool in pending.values()):
+                t, attempt = retry.popleft()
+                f, pool = self._submit(True, fn, t)
+                pending[f] = (t, attempt, pool)
             if not pending:
                 return
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
-                t = pending.pop(f)
-                try:
+                t, attempt, pool = pending.pop(f)
+                # a future cancelled when its broken pool was shut down shares the pool's fate
+                exc = BrokenProcessPool("cancelled with its pool") if f.cancelled() else f.exception()
+                if exc is None:
                     yield t, f.result(), None
-                except Exception as e:  # noqa: BLE001 - e.g. BrokenProcessPool: recorded as failed
-                    yield t, None, _fmt(e)
+                elif isinstance(exc, BrokenProcessPool):
+                    self._rebuild(pool)
+                    if attempt <= self.retries:
+                        retry.append((t, attempt + 1))
+                    else:
+                        yield t, None, WORKER_DIED + (f" ({attempt} times)" if attempt > 1 else "")
+                else:
+                    yield t, None, _fmt(exc)
+
+    def terminate(self) -> None:
+        """Stop now: cancel what is queued and kill the workers (runs in flight are lost)."""
+        for pool in (self.pool, self.retry_pool):
+            if pool is not None:
+                terminate_pool(pool)
+        self._closed = True
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self._closed:
+            return
+        self._closed = True
+        for pool in (self.pool, self.retry_pool):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
 class DaskExecutor:
@@ -139,7 +253,14 @@ class DaskExecutor:
             f.release()
             submit()
 
+    def terminate(self) -> None:
+        """Stop now: closing the client releases its tasks (a LocalCluster's workers are stopped)."""
+        self.close()
+
     def close(self) -> None:
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()

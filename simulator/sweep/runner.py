@@ -9,6 +9,8 @@ against all-cloud) and returns only those rows, so neither side grows with the n
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Any
 from ..errors import UserError
 from ..output import manifest, write_manifest, write_yaml
 from .executors import InProcess
+from .lock import LOCK, FolderLock
 from .spec import SweepSpec, cell, run_key
 from .store import FAILURES, RESULTS, ResultStore
 
@@ -91,7 +94,7 @@ def prepare_out(spec: SweepSpec, out: Path, resume: bool) -> None:
     """Refuse a non-empty folder unless resuming the same sweep."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
-    entries = [p for p in out.iterdir()] if out.is_dir() else []
+    entries = [p for p in out.iterdir() if p.name != LOCK] if out.is_dir() else []
     if entries and not resume:
         raise UserError(f"output folder {out} is not empty ({len(entries)} entries); use --resume to "
                         f"continue that sweep, or choose another --out")
@@ -115,16 +118,79 @@ def _comparable(resolved: dict[str, Any]) -> Any:
     return json.loads(json.dumps(d, sort_keys=True, default=str))
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT: the sweep stops, keeping what finished (``signum``: which signal)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+class _Signals:
+    """SIGTERM and SIGINT raise :class:`Interrupted` in the main thread while the sweep runs, and are
+    only noted while it cleans up (so the last part and the manifest are written whatever comes)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.closing = False
+        self.received: int | None = None
+        self.old: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        first = self.received is None
+        self.received = self.received or signum
+        if first and not self.closing:
+            self.closing = True
+            raise Interrupted(signum)
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self.old[s] = signal.signal(s, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for s, h in self.old.items():
+            signal.signal(s, h)
+
+
 def run_sweep(spec: SweepSpec, out: Path, executor=None, resume: bool = False, progress: bool = True,
               chunk_runs: int = 50, flush_s: float = 30.0, extra_manifest: dict | None = None) -> SweepOutcome:
-    """Run (or finish) a sweep into ``out``; see the module docstring."""
-    wall = time.perf_counter()
+    """Run (or finish) a sweep into ``out``; see the module docstring.
+
+    The folder is locked while the sweep runs (a second sweep on it is refused). On SIGTERM or SIGINT
+    the workers are stopped, the finished runs are written, the manifest says ``interrupted`` and
+    :class:`Interrupted` is raised; ``--resume`` then runs only what is missing.
+    """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the output folder {out}: {e.strerror or e}") from None
+    with _Signals() as signals:
+        lock = FolderLock(out).acquire()  # a second sweep on this folder is refused while this one runs
+        try:
+            res = _run_locked(spec, out, executor or InProcess(), resume, progress, chunk_runs, flush_s,
+                              extra_manifest, signals)
+        finally:
+            lock.release()
+        if signals.received is not None:  # arrived while the sweep was finishing: still say so
+            raise Interrupted(signals.received)
+    return res
+
+
+def _run_locked(spec: SweepSpec, out: Path, executor, resume: bool, progress: bool, chunk_runs: int,
+                flush_s: float, extra_manifest: dict | None, signals: _Signals) -> SweepOutcome:
+    wall = time.perf_counter()
     prepare_out(spec, out, resume)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / RESULTS).mkdir(exist_ok=True)
-    write_yaml(out / SWEEP_YAML, spec.resolved())
-    executor = executor or InProcess()
+    try:
+        (out / RESULTS).mkdir(exist_ok=True)
+        write_yaml(out / SWEEP_YAML, spec.resolved())
+    except OSError as e:
+        raise _write_error(out, e) from None
     store = ResultStore(out, spec.axes, chunk_runs=chunk_runs, flush_s=flush_s)
     done = store.done_runs() if resume else set()
     total = spec.n_runs
@@ -134,8 +200,11 @@ def run_sweep(spec: SweepSpec, out: Path, executor=None, resume: bool = False, p
                 policies=[_label(p) for p in spec.policies], conditions=spec.n_conditions,
                 replications=spec.replications, runs=total, executor=executor.description,
                 **(extra_manifest or {}))
-    write_manifest(out / MANIFEST, manifest(spec.seed, spec.base.get("profile"), 0.0, status="running",
-                                            **info))
+    try:
+        write_manifest(out / MANIFEST, manifest(spec.seed, spec.base.get("profile"), 0.0, status="running",
+                                                **info))
+    except OSError as e:
+        raise _write_error(out, e) from None
     skipped = [0]
     bar = None
     if progress:
@@ -144,38 +213,60 @@ def run_sweep(spec: SweepSpec, out: Path, executor=None, resume: bool = False, p
         bar = tqdm(total=total, initial=pre_skipped, unit="run", desc=spec.name, dynamic_ncols=True,
                    smoothing=0.05)
     n_done = n_failed = 0
-    interrupted = False
+    status = "aborted"  # an unexpected error, unless the loop says otherwise
     try:
         for task, result, error in executor.imap_unordered(run_one, iter_tasks(spec, done, skipped)):
             if error is None and "error" in result:
                 error = result["error"]
-            if error is not None:
-                n_failed += 1
-                store.fail({"condition": task.condition, "replication": task.replication,
-                            "run_key": task.run_key, **task.axes, "error": error})
-                store.write_failures()
-            else:
-                n_done += 1
-                store.add(result["rows"])
+            try:
+                if error is not None:
+                    n_failed += 1
+                    store.fail({"condition": task.condition, "replication": task.replication,
+                                "run_key": task.run_key, **task.axes, "error": error})
+                    store.write_failures()
+                else:
+                    n_done += 1
+                    store.add(result["rows"])
+            except OSError as e:  # disk full, permissions: one line, not a traceback
+                raise _write_error(out, e) from None
             if bar is not None:
                 bar.update(1)
                 if n_failed:
                     bar.set_postfix(failed=n_failed, refresh=False)
+        status = "failed" if n_failed else "complete"
     except KeyboardInterrupt:
-        interrupted = True
+        status = "interrupted"
         raise
     finally:
-        store.flush()
-        store.write_failures()
+        signals.closing = True  # from here on a signal is only noted
+        failing = status in ("interrupted", "aborted")
+        if failing:  # stop the workers now: their runs would be lost anyway
+            executor.terminate()
         if bar is not None:
             bar.close()
-        wall_s = time.perf_counter() - wall
-        status = "interrupted" if interrupted else ("failed" if n_failed else "complete")
-        write_manifest(out / MANIFEST, manifest(
-            spec.seed, spec.base.get("profile"), wall_s, status=status, **info,
-            runs_skipped=skipped[0], runs_done=n_done, runs_failed=n_failed, rows_written=store.rows_written,
-            parts_written=store.parts_written, failures=FAILURES))
+        error = None
+        for step in (store.flush, store.write_failures, None):  # each tried even if one before failed
+            try:
+                if step is not None:
+                    step()
+                else:
+                    wall_s = time.perf_counter() - wall
+                    write_manifest(out / MANIFEST, manifest(
+                        spec.seed, spec.base.get("profile"), wall_s, status=status, **info,
+                        runs_skipped=skipped[0], runs_done=n_done, runs_failed=n_failed,
+                        rows_written=store.rows_written, parts_written=store.parts_written,
+                        failures=FAILURES, worker_restarts=getattr(executor, "restarts", 0)))
+            except OSError as e:
+                error = error or e
+                status = "aborted"
+        if error is not None and not failing:
+            raise _write_error(out, error)
     return SweepOutcome(total, skipped[0], n_done, n_failed, store.rows_written, wall_s, out)
+
+
+def _write_error(out: Path, e: OSError) -> UserError:
+    where = f" ({e.filename})" if e.filename else ""
+    return UserError(f"cannot write the sweep's results in {out}: {e.strerror or e}{where}")
 
 
 def _label(spec: Any) -> str:

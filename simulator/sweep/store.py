@@ -1,15 +1,18 @@
 """Sweep results on disk: a folder of Parquet parts written atomically, failures, resume keys.
 
-``OUT/results.parquet/`` holds ``part-00000.parquet``, ``part-00001.parquet``, ...; each part holds
-whole runs (every policy of a (condition, replication)) and is written to a hidden temporary file and
-renamed into place, so a killed sweep never leaves a partial part, and Parquet readers skip the hidden
-temporaries (``pandas.read_parquet(OUT / "results.parquet")`` reads the dataset).
+``OUT/results.parquet/`` holds ``part-00000-<id>.parquet``, ``part-00001-<id>.parquet``, ... (a
+sequence number, then a random id, so two writers can never pick the same name; parts of older sweeps
+named ``part-00000.parquet`` are read too); each part holds whole runs (every policy of a (condition,
+replication)) and is written to a hidden temporary file and renamed into place, so a killed sweep
+never leaves a partial part, and Parquet readers skip the hidden temporaries
+(``pandas.read_parquet(OUT / "results.parquet")`` reads the dataset).
 """
 
 from __future__ import annotations
 
 import re
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ from .spec import Axis, to_column
 
 RESULTS = "results.parquet"
 FAILURES = "failures.csv"
-PART = re.compile(r"^part-(\d{5,})\.parquet$")
+PART = re.compile(r"^part-(\d{5,})(?:-[0-9a-f]+)?\.parquet$")
 KEY_COLUMNS = ["run_key", "condition", "replication", "policy"]
 INT_METRICS = ("requests", "completed", "dropped")
 
@@ -32,7 +35,8 @@ def part_files(out: str | Path) -> list[Path]:
     d = Path(out) / RESULTS
     if not d.is_dir():
         return []
-    return sorted((p for p in d.iterdir() if PART.match(p.name)), key=lambda p: int(PART.match(p.name)[1]))
+    return sorted((p for p in d.iterdir() if PART.match(p.name)),
+                  key=lambda p: (int(PART.match(p.name)[1]), p.name))
 
 
 def read_results(out: str | Path) -> pd.DataFrame:
@@ -116,7 +120,7 @@ class ResultStore:
         if not self.rows:
             return
         df = self.frame(self.rows)
-        path = self.dir / f"part-{self._next:05d}.parquet"
+        path = self.dir / f"part-{self._next:05d}-{uuid.uuid4().hex[:12]}.parquet"
         atomic_write(path, lambda p: df.to_parquet(p, index=False))
         self._next += 1
         self.parts_written += 1
