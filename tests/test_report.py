@@ -557,3 +557,129 @@ def test_categorical_axis_unjoined_short_labels_in_sweep_order(tmp_path):
     from simulator.report.axes import category_labels
 
     assert category_labels(["a/x.csv", "b/x.csv"]) == {"a/x.csv": "a/x", "b/x.csv": "b/x"}  # still distinct
+
+
+# -- timelines: policies overlaid, many phones --------------------------------------------------------
+@pytest.fixture(scope="module")
+def many_phones_dir(synth_profile, tmp_path_factory) -> Path:
+    """A warm (40 °C ambient, near the 45 °C trip) run with 12 phones and four policies."""
+    sc = scenario(synth_profile)
+    sc["replications"] = 1
+    sc["tiers"]["mobile"].update(count=12, ambient_c=40.0)
+    sc["workload"] = {"rate_per_s": 20, "requests": 200}
+    path = tmp_path_factory.mktemp("phones") / "phones.yaml"
+    path.write_text(yaml.safe_dump(sc, sort_keys=False))
+    out = path.parent / "r"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def _outside(fig) -> list[str]:
+    """Visible texts (titles, labels, tick labels, legends, annotations) not inside the figure."""
+    from matplotlib.text import Text
+
+    fig.draw_without_rendering()
+    r = fig.canvas.get_renderer()
+    w, h = fig.bbox.width, fig.bbox.height
+    bad = []
+
+    def check(what: str, bb) -> None:
+        if bb.x0 < -1 or bb.x1 > w + 1 or bb.y0 < -1 or bb.y1 > h + 1:
+            bad.append(f"{what} {bb.x0:.0f}..{bb.x1:.0f} x {bb.y0:.0f}..{bb.y1:.0f} in {w:.0f} x {h:.0f}")
+
+    ticks = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                ticks.update((id(tick.label1), id(tick.label2)))
+            if ax.get_visible() and axis.get_visible():  # the drawn ticks and their labels only
+                bb = axis.get_tightbbox(r)
+                if bb is not None:
+                    check(f"tick labels of {axis.axis_name} axis of {ax.get_title(loc='left')!r}", bb)
+    for t in fig.findobj(Text):
+        if id(t) in ticks or not t.get_visible() or not t.get_text() or not t.get_in_layout():
+            continue
+        if t.axes is not None and not t.axes.get_visible():
+            continue
+        check(repr(t.get_text()), t.get_window_extent(r))
+    return bad
+
+
+def test_report_text_fits_the_figure_with_many_phones(many_phones_dir, tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    checked: dict[str, list[str]] = {}
+    titles: list[str] = []
+    original = Figure.savefig
+
+    def checking_savefig(self, fname, *a, **kw):
+        if str(fname).endswith(".png"):
+            checked[Path(fname).stem] = _outside(self)
+            titles.extend(ax.get_title(loc="left") for ax in self.axes)
+        return original(self, fname, *a, **kw)
+
+    monkeypatch.setattr(Figure, "savefig", checking_savefig)
+    res = load_results(many_phones_dir)
+    for style in ("paper", "slides"):
+        rep = build_report(res, tmp_path / style, Options(style=style, formats=["png"]))
+        assert {f"timeline_{p}" for p in LABELS} | {"timeline_thermal"} <= set(rep.figures)
+    assert any("of 12" in t for t in titles), titles  # the many-phone note is there, and fits
+    assert len(checked) >= 10
+    assert not {k: v for k, v in checked.items() if v}, {k: v for k, v in checked.items() if v}
+
+
+def test_fit_text_shrinks_or_wraps_long_titles_and_legends():
+    from matplotlib import pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from simulator.report.style import figure_legend, fit_text, get_style, style_context
+
+    st = get_style("paper")
+    handles = [Line2D([], [], label=f"policy-with-a-long-name-{i}") for i in range(6)]
+    with style_context(st):
+        fig, axs = plt.subplots(2, 1, figsize=st.size(2), layout="constrained")
+        axs[0].set_title("Uplink bandwidth per mobile device (4 of 16 shown) over the whole simulated run",
+                         loc="left")
+        axs[1].set_title("Device temperature of the mobile phones (4 of 16 shown)", loc="left")  # ~9 % over
+        fig.legend(handles=handles, loc="outside upper center", ncols=6)
+        before = " ".join(_outside(fig))
+        assert "Uplink" in before and "Device" in before and "long-name-5" in before  # all run past the edges
+        fig.legends[0].remove()
+        figure_legend(fig, handles, 6)
+        fit_text(fig)
+        assert _outside(fig) == []
+        assert "\n" in axs[0].get_title(loc="left")  # too long to shrink a little: wrapped
+        assert "\n" not in axs[1].get_title(loc="left")  # a little too long: slightly smaller instead
+        assert 0.85 * st.font <= axs[1]._left_title.get_fontsize() < st.font
+        plt.close(fig)
+
+
+def test_timeline_overlays_policies_on_temperature_and_frequency(many_phones_dir):
+    from matplotlib import pyplot as plt
+
+    from simulator.report import figures as F
+    from simulator.report.style import get_style, style_context
+
+    res = load_results(many_phones_dir)
+    styles = policy_styles(res.policies)
+    st = get_style("paper")
+    with style_context(st):
+        fig = F.timeline_thermal(res, styles, st, res.policies)
+    temp, freq = fig.figure.axes[:2]
+    assert "Temperature" in temp.get_title(loc="left") and "frequency" in freq.get_title(loc="left")
+    assert "12" in temp.get_title(loc="left")  # the mean of the 12 phones
+    for ax in (temp, freq):
+        marked = {ln.get_label(): ln for ln in ax.get_lines() if ln.get_label() in styles}
+        assert sorted(marked) == res.policies  # one line per policy
+        for p, ln in marked.items():
+            assert ln.get_color() == styles[p].colour and ln.get_marker() == styles[p].marker
+        traces = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 2 and ln.get_linestyle() != "None"]
+        assert len(traces) == len(res.policies)
+        assert sorted((ln.get_color(), ln.get_linestyle()) for ln in traces) == sorted(
+            (styles[p].colour, {"-": "-", "--": "--", "-.": "-.", ":": ":"}[styles[p].dash]) for p in res.policies)
+    trips = [ln for ln in temp.get_lines() if ln.get_linestyle() == ":" and len(set(ln.get_ydata())) == 1]
+    assert [float(ln.get_ydata()[0]) for ln in trips] == [45.0]  # the phone's first trip, near 40 °C
+    assert any(t.get_text() == "trip 45 °C" for t in temp.texts)
+    legend = [t.get_text() for t in fig.figure.legends[0].get_texts()]
+    assert legend == res.policies
+    plt.close(fig.figure)

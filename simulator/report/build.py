@@ -143,7 +143,11 @@ def plan(res: Results, opt: Options) -> list[tuple[str, dict]]:
         elif kind == "cdf":
             out.append((kind, {}))
         elif kind == "timeline":
-            for p in opt.policies or res.policies:
+            pols = opt.policies or res.policies
+            tl = res.timeline
+            if len(pols) > 1 and (tl["series"] == "temperature_c").any():
+                out.append(("timeline_thermal", {"policies": list(pols)}))
+            for p in pols:
                 out.append((kind, {"policy": p}))
         elif kind == "exits":
             if res.requests is not None and "exit_layer" in res.requests:
@@ -196,7 +200,8 @@ def plan(res: Results, opt: Options) -> list[tuple[str, dict]]:
     return out
 
 
-DRAW = {"tradeoff": F.tradeoff, "cdf": F.latency_cdf, "timeline": F.timeline, "exit_layers": F.exit_layers,
+DRAW = {"tradeoff": F.tradeoff, "cdf": F.latency_cdf, "timeline": F.timeline,
+        "timeline_thermal": F.timeline_thermal, "exit_layers": F.exit_layers,
         "exit_tiers": F.exit_tiers, "bars": F.metric_bars, "lines": F.metric_vs_axis,
         "heatmap": F.heatmap_best, "margin": F.heatmap_margin}
 

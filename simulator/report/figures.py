@@ -19,7 +19,7 @@ from ..intervals import MIN_REPLICATIONS
 from .axes import category_labels, category_orders
 from .labels import axis_label, metric_info, metric_label, metric_name, scale, short_axis, slug
 from .load import Results, aggregate, higher_is_better
-from .style import TIER_COLOURS, PolicyStyle, Style
+from .style import TIER_COLOURS, PolicyStyle, Style, figure_legend
 
 
 @dataclass
@@ -41,8 +41,7 @@ def _legend(fig: plt.Figure, handles: list, st: Style, title: str | None = None)
     if not handles:
         return
     labels = [h.get_label() for h in handles]
-    fig.legend(handles=handles, loc="outside upper center", ncols=st.legend_cols(labels), title=title,
-               handletextpad=0.4, borderaxespad=0.2)
+    figure_legend(fig, handles, st.legend_cols(labels), title=title, handletextpad=0.4, borderaxespad=0.2)
 
 
 def _policy_handle(p: str, s: PolicyStyle, line: bool = True) -> Line2D:
@@ -778,6 +777,68 @@ def trip_temperatures(res: Results) -> list[float]:
     return sorted(temps)
 
 
+def initial_thermal(res: Results, tier: str) -> dict[str, float] | None:
+    """Temperature (°C) and frequency factor of a tier's devices at time 0, from the scenario (a device
+    is only sampled when it changes, so one that stays idle has no sample before the end of the run)."""
+    from ..device import builtin_catalogue
+
+    t = (res.config.get("tiers") or {}).get(tier)
+    if not isinstance(t, dict) or t.get("device") is None:
+        return None
+    own = res.config.get("devices") or {}
+    spec = own.get(t["device"]) if isinstance(own.get(t["device"]), dict) else None
+    th = (spec or {}).get("thermal") if spec else None
+    if th is None:
+        cat = builtin_catalogue()
+        if t["device"] not in cat:
+            return None
+        c = cat[t["device"]].thermal
+        th = {"ambient_c": c.ambient_c, "initial_c": c.initial_c, "trips": c.trips}
+    ambient, initial = th.get("ambient_c", 25.0), th.get("initial_c")
+    if t.get("ambient_c") is not None and (initial is None or initial == ambient):
+        initial = t["ambient_c"]
+    temp = float(ambient if initial is None else initial)
+    freq = 1.0
+    for trip_c, factor in th.get("trips") or []:
+        if temp >= trip_c - 1e-6:
+            freq = float(factor)
+    return {"temperature_c": temp, "frequency": freq}
+
+
+def _from_start(res: Results, g: pd.DataFrame, series: str) -> pd.DataFrame:
+    """A device's temperature or frequency series with its state at time 0 added where its first sample
+    comes later (the scenario gives that state)."""
+    if g.empty:
+        return g
+    first = g.sort_values("time_s", kind="stable").groupby(["policy", "entity"], sort=False).head(1)
+    first = first[first["time_s"] > 0]
+    starts = {t: (initial_thermal(res, t) or {}).get(series) for t in first["tier"].unique()}
+    first = first[first["tier"].map(starts).notna()]
+    if first.empty:
+        return g
+    first = first.assign(time_s=0.0, value=first["tier"].map(starts).astype(float))
+    return pd.concat([first, g], ignore_index=True)
+
+
+def _trip_lines(ax, res: Results) -> None:
+    """Dotted lines at the trip temperatures near the plotted range, each labelled at the left (devices
+    start near ambient, below their trips, so the left end is where lines are least likely)."""
+    fs = plt.rcParams["legend.fontsize"]
+    lo, hi = ax.get_ylim()
+    for trip in trip_temperatures(res):
+        if lo - 5 <= trip <= hi + 5:
+            ax.axhline(trip, color="0.4", linestyle=":", linewidth=0.7, zorder=1)
+            ax.annotate(f"trip {trip:g} °C", xy=(0, trip), xycoords=("axes fraction", "data"),
+                        xytext=(2, 1), textcoords="offset points", ha="left", va="bottom",
+                        fontsize=fs - 1, color="0.3", zorder=5,
+                        bbox={"boxstyle": "square,pad=0.05", "facecolor": "white", "alpha": 0.75,
+                              "linewidth": 0})
+
+
+def _shown_note(shown: int, total: int) -> str:
+    return f" ({shown} of {total} shown)" if total > shown else ""
+
+
 def timeline(res: Results, styles: dict[str, PolicyStyle], st: Style, policy: str,
              max_entities: int = 4) -> Fig:
     tl = res.timeline
@@ -805,7 +866,7 @@ def timeline(res: Results, styles: dict[str, PolicyStyle], st: Style, policy: st
     fig, axs = _figure(st, rows, 1, row_height=st.height * (0.5 if st.name == "paper" else 0.42), sharex=True)
     fs = plt.rcParams["legend.fontsize"]
 
-    def entity_lines(ax, g, label_fmt):
+    def entity_lines(ax, g, label_fmt, linear=False):
         ents = sorted(g["entity"].unique(), key=lambda e: (tiers.index(g.loc[g["entity"] == e, "tier"].iloc[0])
                                                            if g.loc[g["entity"] == e, "tier"].iloc[0] in tiers
                                                            else 99, len(e), e))
@@ -819,10 +880,10 @@ def timeline(res: Results, styles: dict[str, PolicyStyle], st: Style, policy: st
             by_tier[t] = n + 1
             tt = np.append(ge["time_s"].to_numpy(float), end)
             vv = np.append(ge["value"].to_numpy(float), ge["value"].iloc[-1])
-            ax.step(tt, vv, where="post", color=tcol.get(t, "0.3"), alpha=float(alphas[min(n, len(alphas) - 1)]),
+            ax.plot(tt, vv, drawstyle="default" if linear else "steps-post", color=tcol.get(t, "0.3"),
+                    alpha=float(alphas[min(n, len(alphas) - 1)]),
                     linewidth=0.8, label=label_fmt(e))
-        note = f" (first {len(shown)} of {len(ents)})" if len(ents) > len(shown) else ""
-        return note
+        return _shown_note(len(shown), len(ents))
 
     for ax, kind in zip(axs[:, 0], panels, strict=False):
         if kind == "bw":
@@ -831,8 +892,8 @@ def timeline(res: Results, styles: dict[str, PolicyStyle], st: Style, policy: st
             link = next(iter(res.config.get("links") or {"uplink": None}))
             note = entity_lines(ax, g, lambda e: e)
             ax.set_ylabel("Mbit/s")
-            ax.set_title(f"{link} bandwidth, one line per {first or 'device'} device{note}", loc="left",
-                         fontsize=fs)
+            ax.set_title(f"{link.capitalize()} bandwidth per {first or ''} device{note}".replace("  ", " "),
+                         loc="left", fontsize=fs)
             ax.set_ylim(bottom=0)
         elif kind == "queue":
             q = tl[tl["series"] == "in_system"]
@@ -845,18 +906,12 @@ def timeline(res: Results, styles: dict[str, PolicyStyle], st: Style, policy: st
             ax.set_title(f"Requests in system per tier (mean per {end / 200:.2g} s)", loc="left", fontsize=fs)
             ax.set_ylim(bottom=0)
         elif kind == "temp":
-            note = entity_lines(ax, therm, lambda e: e)
-            lo, hi = ax.get_ylim()
-            for trip in trip_temperatures(res):
-                if lo - 5 <= trip <= hi + 5:
-                    ax.axhline(trip, color="0.4", linestyle=":", linewidth=0.7, zorder=1)
-                    ax.annotate(f"trip {trip:g} °C", xy=(1, trip), xycoords=("axes fraction", "data"),
-                                xytext=(-2, 1), textcoords="offset points", ha="right", va="bottom",
-                                fontsize=fs - 1, color="0.3")
+            note = entity_lines(ax, _from_start(res, therm, "temperature_c"), lambda e: e, linear=True)
+            _trip_lines(ax, res)
             ax.set_ylabel("°C")
             ax.set_title(f"Device temperature{note}", loc="left", fontsize=fs)
         elif kind == "freq":
-            note = entity_lines(ax, tl[tl["series"] == "frequency"], lambda e: e)
+            note = entity_lines(ax, _from_start(res, tl[tl["series"] == "frequency"], "frequency"), lambda e: e)
             ax.set_ylabel("Relative")
             ax.set_title(f"Device clock frequency{note}", loc="left", fontsize=fs)
             lo, hi = ax.get_ylim()
@@ -880,10 +935,109 @@ def timeline(res: Results, styles: dict[str, PolicyStyle], st: Style, policy: st
     if "lat" in panels:
         handles.append(Line2D([], [], color=styles[policy].colour, marker=".", linestyle="none",
                               label="request"))
-    fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), title=f"Policy: {policy}",
-               handletextpad=0.4, borderaxespad=0.2, handlelength=1.2)
+    figure_legend(fig, handles, len(handles), title=f"Policy: {policy}", handletextpad=0.4, borderaxespad=0.2,
+                  handlelength=1.2)
     axs[-1, 0].set_xlabel("Simulated time (s)")
     axs[-1, 0].set_xlim(0, end)
     cap = (f"One run over time (policy {policy}, replication 0): uplink bandwidth, requests in the system "
-           "per tier, device temperature and clock frequency (throttling), and per-request latency.")
+           "per tier, device temperature (joined linearly between the samples taken when the device's state "
+           "changes) and clock frequency (throttling), and per-request latency.")
     return Fig(f"timeline_{slug(policy)}", f"Timeline: {policy}", cap, fig)
+
+
+def _values_at(g: pd.DataFrame, grid: np.ndarray, linear: bool) -> np.ndarray:
+    """Mean over entities of their series on ``grid``: held from sample to sample (a step), or joined
+    linearly (temperature, a continuous quantity sampled only when the device's state changes); each
+    entity keeps its first value before its first sample and its last after its last."""
+    total = np.zeros(len(grid))
+    ents = list(g.groupby("entity", sort=True))
+    for _, e in ents:
+        e = e.sort_values("time_s", kind="stable")
+        t, v = e["time_s"].to_numpy(float), e["value"].to_numpy(float)
+        if linear:
+            total += np.interp(grid, t, v)
+        else:
+            total += v[np.maximum(np.searchsorted(t, grid, side="right") - 1, 0)]
+    return total / max(1, len(ents))
+
+
+THERMAL_SERIES = {"temperature_c": ("Temperature", "°C"), "frequency": ("Clock frequency", "Relative")}
+
+
+def timeline_thermal(res: Results, styles: dict[str, PolicyStyle], st: Style, policies: list[str],
+                     points: int = 600, markers: int = 6) -> Fig:
+    """Device temperature and clock frequency over time, every policy overlaid (one line each).
+
+    One device per policy is drawn from its own samples; several devices (of the first tier that heats)
+    as their mean, on ``points`` times. Temperature is joined linearly between samples, frequency held
+    (it moves in steps). ``markers`` markers per line, at times shifted per policy, tell overlapping lines
+    apart; the dotted lines are the devices' trip temperatures.
+    """
+    tl = res.timeline
+    rep0 = tl["replication"].min()
+    tl = tl[tl["policy"].isin(policies) & (tl["replication"] == rep0)]
+    heats = tl[tl["series"] == "temperature_c"]
+    tiers = [t for t in res.tiers if (heats["tier"] == t).any()] or sorted(heats["tier"].unique())
+    tier = tiers[0]
+    tl = tl[tl["tier"] == tier]
+    series = [s for s in THERMAL_SERIES if (tl["series"] == s).any()]
+    shown = [p for p in policies if ((heats["policy"] == p) & (heats["tier"] == tier)).any()]
+    req = res.requests
+    ends = {}
+    for p in shown:
+        end = float(tl.loc[tl["policy"] == p, "time_s"].max())
+        if req is not None and len(req):
+            r = req.loc[(req["policy"] == p) & (req["replication"] == rep0), "finish_s"]
+            end = max(end, float(r.max())) if len(r) else end
+        ends[p] = end
+    end_all = max(ends.values(), default=1.0) or 1.0
+    fig, axs = _figure(st, len(series), 1, row_height=st.height * (0.62 if st.name == "paper" else 0.5),
+                       sharex=True)
+    fs = plt.rcParams["legend.fontsize"]
+    th = tl[tl["series"].isin(series)]
+    n_dev = int(th.groupby("policy")["entity"].nunique().max()) if len(th) else 1
+    for ax, name in zip(axs[:, 0], series, strict=True):
+        sub = _from_start(res, tl[tl["series"] == name], name)
+        linear = name == "temperature_c"
+        for j, p in enumerate(shown):
+            g = sub[sub["policy"] == p]
+            if g.empty:
+                continue
+            end = ends[p]
+            s = styles[p]
+            if g["entity"].nunique() == 1:
+                g = g.sort_values("time_s", kind="stable")
+                tt = np.append(g["time_s"].to_numpy(float), end)
+                vv = np.append(g["value"].to_numpy(float), g["value"].iloc[-1])
+            else:
+                tt = np.linspace(0.0, end, points)
+                vv = _values_at(g, tt, linear)
+            if linear:
+                ax.plot(tt, vv, color=s.colour, linestyle=s.dash, linewidth=0.9, zorder=3)
+            else:
+                ax.step(tt, vv, where="post", color=s.colour, linestyle=s.dash, linewidth=0.9, zorder=3)
+            mt = end_all * (np.arange(markers) + (j + 0.5) / max(1, len(shown))) / markers
+            mt = mt[mt <= end]
+            ax.plot(mt, _values_at(g, mt, linear), linestyle="none", marker=s.marker, color=s.colour,
+                    markersize=plt.rcParams["lines.markersize"] * 0.75, markerfacecolor="white",
+                    markeredgecolor=s.colour, markeredgewidth=0.8, zorder=4, label=p)
+        what, unit = THERMAL_SERIES[name]
+        ax.set_ylabel(unit)
+        who = f"mean of {n_dev} {tier} devices" if n_dev > 1 else f"{tier} device"
+        ax.set_title(f"{what} ({who})", loc="left", fontsize=fs)
+        if name == "temperature_c":
+            _trip_lines(ax, res)
+        else:
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(min(lo, 0.0), max(hi, 1.05))
+    axs[-1, 0].set_xlabel("Simulated time (s)")
+    axs[-1, 0].set_xlim(0, end_all)
+    handles = [_policy_handle(p, styles[p]) for p in shown]
+    for h in handles:
+        h.set_markerfacecolor("white")
+    _legend(fig, handles, st)
+    devices = f"the mean over the {n_dev} {tier} devices" if n_dev > 1 else f"the {tier} device"
+    cap = (f"Temperature and clock frequency (throttling) of {devices} over one run (replication 0), one "
+           "line per policy (temperature joined linearly between the samples taken when the device's state "
+           "changes); dotted lines are the trip temperatures at which the device slows down.")
+    return Fig("timeline_thermal", "Timeline: temperature and frequency, all policies", cap, fig)

@@ -161,10 +161,81 @@ def policy_styles(policies: Iterable[str]) -> dict[str, PolicyStyle]:
 
 
 FORMATS = ("pdf", "png", "svg")
+MIN_SHRINK = 0.85  # a text is made at most this much smaller to fit; beyond that it is wrapped instead
+
+
+def figure_legend(fig: plt.Figure, handles: list, ncols: int, **kw):
+    """A legend above the plot with at most ``ncols`` columns, fewer when they would not fit across the
+    figure (measured with the renderer, so long labels never run past the figure's edges)."""
+    r = fig.canvas.get_renderer()
+    for n in range(max(1, min(ncols, len(handles))), 0, -1):
+        leg = fig.legend(handles=handles, loc="outside upper center", ncols=n, **kw)
+        if n == 1 or leg.get_window_extent(r).width <= fig.bbox.width - 4:
+            return leg
+        leg.remove()
+    return None
+
+
+def _wrapped(text: str) -> str | None:
+    """``text`` broken at the space nearest its middle (None when it has no space left to break at)."""
+    lines = text.split("\n")
+    i = max(range(len(lines)), key=lambda k: len(lines[k]))
+    line = lines[i]
+    spaces = [k for k, c in enumerate(line) if c == " "]
+    if not spaces:
+        return None
+    k = min(spaces, key=lambda k: abs(k - len(line) / 2))
+    lines[i:i + 1] = [line[:k], line[k + 1:]]
+    return "\n".join(lines)
+
+
+def _fit_candidates(fig: plt.Figure) -> list:
+    """Titles, labels and annotations of a figure (not tick labels: figures size and rotate those)."""
+    out = [getattr(fig, k, None) for k in ("_suptitle", "_supxlabel")] + list(fig.texts)
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        out += [ax.title, getattr(ax, "_left_title", None), getattr(ax, "_right_title", None),
+                ax.xaxis.label, *ax.texts]
+    return [t for t in out if t is not None and t.get_visible() and t.get_text()]
+
+
+def fit_text(fig: plt.Figure, rounds: int = 6) -> None:
+    """Keep text inside the figure: a title, label or annotation that runs past the left or right edge is
+    made slightly smaller, or wrapped onto two lines (figure legends fit by their columns, see
+    :func:`figure_legend`)."""
+    for _ in range(rounds):
+        engine = fig.get_layout_engine()  # lay the figure out (constrained layout) as saving will
+        if engine is not None:
+            engine.execute(fig)
+        r = fig.canvas.get_renderer()
+        width = fig.bbox.width
+        changed = False
+        for t in _fit_candidates(fig):
+            bb = t.get_window_extent(r)
+            over = max(0.0, -bb.x0) + max(0.0, bb.x1 - width)
+            if over <= 0.5 or bb.width <= 0:
+                continue
+            factor = (bb.width - over - 2) / bb.width
+            if factor >= MIN_SHRINK:
+                t.set_fontsize(t.get_fontsize() * factor)
+                changed = True
+                continue
+            text = _wrapped(t.get_text())
+            if text is not None:
+                t.set_text(text)
+                changed = True
+            elif factor > 0.5:
+                t.set_fontsize(t.get_fontsize() * factor)
+                changed = True
+        if not changed:
+            return
 
 
 def save(fig: plt.Figure, stem: Path, formats: Iterable[str]) -> list[Path]:
-    """Write ``stem.<fmt>`` for each format with fixed metadata (no timestamps), then close ``fig``."""
+    """Write ``stem.<fmt>`` for each format with fixed metadata (no timestamps), then close ``fig``;
+    text that would run past the figure's edges is fitted first (:func:`fit_text`)."""
+    fit_text(fig)
     paths = []
     for fmt in formats:
         path = stem.with_suffix(f".{fmt}")
