@@ -353,6 +353,28 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def resolve_paths(data: dict[str, Any], base: Path | None, absolute: bool = False) -> dict[str, Any]:
+    """Resolve, in place, the file paths of plain scenario data (profile, trace files, arrival file) as
+    :func:`resolve_file` does; ``absolute``: also make them absolute, so the data means the same files
+    in a process with another working directory, environment or installation (a sweep's workers)."""
+    def fix(value: str) -> str:
+        p = resolve_file(value, base)
+        return str(p.absolute() if absolute else p)
+
+    if isinstance(data.get("profile"), str):
+        data["profile"] = fix(data["profile"])
+    links = data.get("links")
+    for link in (links.values() if isinstance(links, dict) else ()):
+        for direction in ("bandwidth", "downlink", "quality"):
+            spec = link.get(direction) if isinstance(link, dict) else None
+            if isinstance(spec, dict) and spec.get("model") == "trace" and isinstance(spec.get("file"), str):
+                spec["file"] = fix(spec["file"])
+    wl = data.get("workload")
+    if isinstance(wl, dict) and isinstance(wl.get("file"), str):
+        wl["file"] = fix(wl["file"])
+    return data
+
+
 def scenario_from_dict(data: dict[str, Any], base: Path | None = None,
                        overrides: list[str] | dict[str, Any] | None = None) -> Scenario:
     """Validate plain data (after applying overrides) into a Scenario, resolving file paths."""
@@ -360,16 +382,7 @@ def scenario_from_dict(data: dict[str, Any], base: Path | None = None,
     items = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides or [])
     for key, value in items:
         set_dotted(data, key, value)
-    if isinstance(data.get("profile"), str):
-        data["profile"] = str(resolve_file(data["profile"], base))
-    for link in (data.get("links") or {}).values():
-        for direction in ("bandwidth", "downlink", "quality"):
-            spec = link.get(direction) if isinstance(link, dict) else None
-            if isinstance(spec, dict) and spec.get("model") == "trace" and isinstance(spec.get("file"), str):
-                spec["file"] = str(resolve_file(spec["file"], base))
-    wl = data.get("workload")
-    if isinstance(wl, dict) and isinstance(wl.get("file"), str):
-        wl["file"] = str(resolve_file(wl["file"], base))
+    resolve_paths(data, base)
     sc = build(Scenario, data)
     try:
         profile = get_profile(sc.profile)

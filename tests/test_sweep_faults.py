@@ -277,3 +277,90 @@ def test_disk_full_during_a_sweep_is_one_line(tmp_path, synth_profile, monkeypat
     (tmp_path / "file").write_text("")  # --out under a file
     r = sweep_cli(str(sweep), "--out", str(tmp_path / "file" / "x"), "--workers", "1")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+# -- workers in another directory --------------------------------------------------------------------
+@pytest.fixture
+def relative_sweep(tmp_path, synth_profile, monkeypatch):
+    """A sweep whose profile, arrival file and traces are given relative to the working directory
+    (not to the sweep file), one trace through ${EESIM_SHARED_DATA}; the client runs in ``proj``."""
+    import shutil
+
+    import yaml
+    from test_sweep import base_scenario
+
+    proj, shared, elsewhere = tmp_path / "proj", tmp_path / "shared", tmp_path / "elsewhere"
+    for d in (proj / "data", shared, elsewhere, tmp_path / "sweeps"):
+        d.mkdir(parents=True)
+    shutil.copy(synth_profile, proj / "prof.npz")
+    (proj / "data" / "a.txt").write_text("0 5\n1 2\n2 8\n")
+    (shared / "b.txt").write_text("0 20\n1 30\n")
+    (proj / "data" / "arrivals.txt").write_text("".join(f"{0.3 * i:.1f}\n" for i in range(40)))
+    base = base_scenario(Path("prof.npz"))
+    base["profile"] = "prof.npz"
+    base["links"]["uplink"]["bandwidth"] = {"model": "trace", "file": "data/a.txt"}
+    base["workload"] = {"arrival": "file", "file": "data/arrivals.txt"}
+    sweep = tmp_path / "sweeps" / "s.yaml"
+    sweep.write_text(yaml.safe_dump({"base": base, "policies": ["all-mobile", "all-cloud"],
+                                     "grid": {"links.uplink.bandwidth.file":
+                                              ["data/a.txt", "${EESIM_SHARED_DATA}/b.txt"]}}, sort_keys=False))
+    monkeypatch.chdir(proj)
+    monkeypatch.setenv("EESIM_SHARED_DATA", str(shared))
+    return sweep, elsewhere
+
+
+def worker_env() -> dict[str, str]:
+    """A worker's environment: simulator importable, but another ${EESIM_SHARED_DATA}."""
+    return {**os.environ, "PYTHONPATH": str(REPO), "EESIM_SHARED_DATA": "/nonexistent"}
+
+
+def test_tasks_carry_absolute_paths_and_run_from_another_directory(relative_sweep):
+    import pickle
+
+    from simulator.sweep.runner import iter_tasks
+    from simulator.sweep.spec import run_key
+
+    sweep, elsewhere = relative_sweep
+    spec = load_sweep(sweep)
+    tasks = list(iter_tasks(spec))
+    assert len(tasks) == 2
+    for t in tasks:
+        files = [t.config["profile"], t.config["links"]["uplink"]["bandwidth"]["file"],
+                 t.config["workload"]["file"]]
+        assert all(Path(f).is_absolute() and Path(f).is_file() for f in files), files
+    assert tasks[1].config["links"]["uplink"]["bandwidth"]["file"] == str(elsewhere.parent / "shared" / "b.txt")
+    # keys come from the paths as written: the same wherever the sweep is started
+    assert tasks[0].run_key == run_key(spec.condition_config(next(spec.conditions())[1]), 0)
+    (elsewhere / "tasks.pkl").write_bytes(pickle.dumps(tasks))
+    code = ("import pickle, json; from simulator.sweep.runner import run_one; "
+            "print(json.dumps([run_one(t).get('error') for t in pickle.load(open('tasks.pkl', 'rb'))]))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=worker_env(), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [None, None]
+
+
+def test_dask_worker_started_in_another_directory(relative_sweep, tmp_path):
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    from simulator.sweep.executors import DaskExecutor
+
+    sweep, elsewhere = relative_sweep
+    cluster = LocalCluster(n_workers=0, processes=True, dashboard_address=None)
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+                               "--nworkers", "1", "--nthreads", "1", "--no-dashboard"], cwd=elsewhere,
+                              env=worker_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        ex = DaskExecutor(cluster.scheduler_address)
+        try:
+            ex.client.wait_for_workers(1, timeout=60)
+            res = run_sweep(load_sweep(sweep), tmp_path / "out", ex, progress=False)
+        finally:
+            ex.close()
+        assert res.runs_failed == 0, pd.read_csv(tmp_path / "out" / "failures.csv")["error"].tolist()
+        assert res.runs_done == 2 and len(read_results(tmp_path / "out")) == 4
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        cluster.close()

@@ -9,6 +9,7 @@ against all-cloud) and returns only those rows, so neither side grows with the n
 
 from __future__ import annotations
 
+import copy
 import signal
 import threading
 import time
@@ -64,19 +65,30 @@ def run_one(task: RunTask) -> dict[str, Any]:
 
 def iter_tasks(spec: SweepSpec, done: set[tuple[int, str]] | None = None,
                skipped: list[int] | None = None):
-    """Every run not in ``done``, lazily; ``skipped[0]`` counts those that were."""
+    """Every run not in ``done``, lazily; ``skipped[0]`` counts those that were.
+
+    A task's config has every file path resolved here, on the client, and made absolute (``${VARS}``
+    expanded): a worker with another working directory, environment or installation (a Dask worker
+    elsewhere) reads the same files. Run keys are computed before, from the paths as written, so they
+    do not depend on where the sweep is started from.
+    """
+    from ..config import resolve_paths
+
     done = done or set()
-    base_dir = str(spec.base_dir)
+    base_dir = str(spec.base_dir.absolute())
     for idx, values in spec.conditions():
         config = spec.condition_config(values)
         axes = {k: cell(v) for k, v in values.items()}
+        sent = None
         for r in range(spec.replications):
             key = run_key(config, r)
             if (idx, key) in done:
                 if skipped is not None:
                     skipped[0] += 1
                 continue
-            yield RunTask(idx, r, key, config, base_dir, axes)
+            if sent is None:
+                sent = resolve_paths(copy.deepcopy(config), spec.base_dir, absolute=True)
+            yield RunTask(idx, r, key, sent, base_dir, axes)
 
 
 @dataclass
