@@ -134,8 +134,14 @@ class Interrupted(KeyboardInterrupt):
     """SIGTERM or SIGINT: the sweep stops, keeping what finished (``signum``: which signal)."""
 
     def __init__(self, signum: int):
-        self.signum = signum
-        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+        super().__init__(self.signum)  # args = (signum,): rebuilt as type(e)(*e.args) (SimPy does) intact
+
+    def __str__(self) -> str:
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
 
 
 class _Signals:
@@ -150,11 +156,14 @@ class _Signals:
         self.old: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: Any) -> None:
-        first = self.received is None
         self.received = self.received or signum
-        if first and not self.closing:
-            self.closing = True
+        if not self.closing:
             raise Interrupted(signum)
+
+    def check(self) -> None:
+        """Raise where the sweep can act on it, should the handler's raise have been swallowed."""
+        if self.received is not None and not self.closing:
+            raise Interrupted(self.received)
 
     def __enter__(self) -> _Signals:
         if threading.current_thread() is threading.main_thread():
@@ -228,6 +237,7 @@ def _run_locked(spec: SweepSpec, out: Path, executor, resume: bool, progress: bo
     status = "aborted"  # an unexpected error, unless the loop says otherwise
     try:
         for task, result, error in executor.imap_unordered(run_one, iter_tasks(spec, done, skipped)):
+            signals.check()  # a run that ended on the signal is not recorded as failed
             if error is None and "error" in result:
                 error = result["error"]
             try:
