@@ -449,6 +449,33 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def resolve_paths(data: dict[str, Any], base: Path | None, absolute: bool = False,
+                  written: dict[str, str] | None = None) -> dict[str, Any]:
+    """Resolve, in place, the file paths of plain scenario data (profile, trace files, arrival file) as
+    :func:`resolve_file` does; ``absolute``: also make them absolute, so the data means the same files
+    in a process with another working directory, environment or installation (a sweep's workers);
+    ``written`` collects resolved path -> the path as written (for error messages)."""
+    def fix(value: str) -> str:
+        p = resolve_file(value, base)
+        out = str(p.absolute() if absolute else p)
+        if written is not None and out != value:
+            written[out] = value
+        return out
+
+    if isinstance(data.get("profile"), str):
+        data["profile"] = fix(data["profile"])
+    links = data.get("links")
+    for link in (links.values() if isinstance(links, dict) else ()):
+        for direction in ("bandwidth", "downlink", "quality"):
+            spec = link.get(direction) if isinstance(link, dict) else None
+            if isinstance(spec, dict) and spec.get("model") == "trace" and isinstance(spec.get("file"), str):
+                spec["file"] = fix(spec["file"])
+    wl = data.get("workload")
+    if isinstance(wl, dict) and isinstance(wl.get("file"), str):
+        wl["file"] = fix(wl["file"])
+    return data
+
+
 def scenario_from_dict(data: dict[str, Any], base: Path | None = None,
                        overrides: list[str] | dict[str, Any] | None = None) -> Scenario:
     """Validate plain data (after applying overrides) into a Scenario, resolving file paths."""
@@ -457,23 +484,7 @@ def scenario_from_dict(data: dict[str, Any], base: Path | None = None,
     for key, value in items:
         set_dotted(data, key, value)
     written: dict[str, str] = {}  # resolved path -> as written (what error messages show)
-
-    def resolve(value: str) -> str:
-        out = str(resolve_file(value, base))
-        if out != value:
-            written[out] = value
-        return out
-
-    if isinstance(data.get("profile"), str):
-        data["profile"] = resolve(data["profile"])
-    for link in (data.get("links") or {}).values():
-        for direction in ("bandwidth", "downlink", "quality"):
-            spec = link.get(direction) if isinstance(link, dict) else None
-            if isinstance(spec, dict) and spec.get("model") == "trace" and isinstance(spec.get("file"), str):
-                spec["file"] = resolve(spec["file"])
-    wl = data.get("workload")
-    if isinstance(wl, dict) and isinstance(wl.get("file"), str):
-        wl["file"] = resolve(wl["file"])
+    resolve_paths(data, base, written=written)
     try:
         sc = build(Scenario, data)
         try:

@@ -297,7 +297,9 @@ def test_run_sigterm_while_simulating_leaves_nothing(tmp_path, synth_profile):
         time.sleep(0.02)
     time.sleep(0.5)  # simulating now
     proc.send_signal(signal.SIGTERM)
+    t = time.monotonic()
     _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - t < 4, "the workers were not stopped at once"
     assert proc.returncode == 143, err
     assert "Traceback" not in err and "interrupted (SIGTERM)" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]

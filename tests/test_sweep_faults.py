@@ -75,7 +75,8 @@ def test_stale_lock_of_a_dead_pid_is_taken_over_another_hosts_is_refused(tmp_pat
 
 
 def test_second_writer_is_refused_and_no_row_is_duplicated(tmp_path, synth_profile):
-    sweep = write_sweep(tmp_path, synth_profile, requests=3000, replications=1,
+    # long enough to outlast the two refused commands below; stopped (SIGTERM) once they are done
+    sweep = write_sweep(tmp_path, synth_profile, requests=1000, replications=4,
                         grid={"links.uplink.bandwidth.mean_mbps": [1, 3, 10, 30],
                               "workload.rate_per_s": [2, 4, 8]})
     out = tmp_path / "out"
@@ -90,10 +91,16 @@ def test_second_writer_is_refused_and_no_row_is_duplicated(tmp_path, synth_profi
             assert f"pid {first.pid} on {socket.gethostname()}" in lines[0]
         assert first.poll() is None, "the first sweep must still run for this test"
     finally:
+        first.send_signal(signal.SIGTERM)  # done with it (this also keeps the test short)
+        t = time.monotonic()
         _, err = first.communicate(timeout=120)
-    assert first.returncode == 0, err
+    # in-process, the signal arrives inside a simulation (SimPy rebuilds the exception): it still
+    # stops the sweep at once, and the run it cut short is not recorded as failed
+    assert first.returncode == 143 and time.monotonic() - t < 4, err
+    assert pd.read_csv(out / "failures.csv").empty
     df = read_results(out)
-    assert len(df) == 12 * 3 and not df.duplicated(SORT).any()
+    assert len(df) == 3 * json.loads((out / "manifest.json").read_text())["runs_done"]
+    assert not df.duplicated(SORT).any()
     assert not (out / LOCK).exists()
 
 
@@ -236,7 +243,9 @@ def test_signalled_sweep_keeps_finished_runs_and_resume_runs_the_rest(tmp_path, 
         os.kill(proc.pid, signal.SIGKILL)
     else:  # Ctrl-C: every process of the group gets it
         os.killpg(proc.pid, signal.SIGINT)
+    t = time.monotonic()
     proc.wait(timeout=60)
+    assert time.monotonic() - t < 4, "the sweep took long to stop"
     assert wait_gone(workers) == [], "pool workers outlived their parent"
     m = json.loads((out / "manifest.json").read_text())
     if how == "SIGKILL":  # nothing can be written; the lock is stale and the next sweep takes it over
@@ -251,6 +260,8 @@ def test_signalled_sweep_keeps_finished_runs_and_resume_runs_the_rest(tmp_path, 
         assert kept >= 3 and m["rows_written"] == 3 * kept
         assert len(read_results(out)) == 3 * kept  # flushed on the signal
         assert pd.read_csv(out / "failures.csv").empty  # Ctrl-C in a worker is not a failed run
+        if how != "SIGTERM":
+            return  # resuming is shown after SIGTERM and SIGKILL
     done = sweep_cli(str(sweep), "--out", str(out), "--workers", "2", "--resume", "--quiet")
     assert done.returncode == 0, done.stderr
     assert f"{24 - kept} runs done, {kept} already there" in done.stdout
@@ -277,3 +288,90 @@ def test_disk_full_during_a_sweep_is_one_line(tmp_path, synth_profile, monkeypat
     (tmp_path / "file").write_text("")  # --out under a file
     r = sweep_cli(str(sweep), "--out", str(tmp_path / "file" / "x"), "--workers", "1")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+# -- workers in another directory --------------------------------------------------------------------
+@pytest.fixture
+def relative_sweep(tmp_path, synth_profile, monkeypatch):
+    """A sweep whose profile, arrival file and traces are given relative to the working directory
+    (not to the sweep file), one trace through ${EESIM_SHARED_DATA}; the client runs in ``proj``."""
+    import shutil
+
+    import yaml
+    from test_sweep import base_scenario
+
+    proj, shared, elsewhere = tmp_path / "proj", tmp_path / "shared", tmp_path / "elsewhere"
+    for d in (proj / "data", shared, elsewhere, tmp_path / "sweeps"):
+        d.mkdir(parents=True)
+    shutil.copy(synth_profile, proj / "prof.npz")
+    (proj / "data" / "a.txt").write_text("0 5\n1 2\n2 8\n")
+    (shared / "b.txt").write_text("0 20\n1 30\n")
+    (proj / "data" / "arrivals.txt").write_text("".join(f"{0.3 * i:.1f}\n" for i in range(40)))
+    base = base_scenario(Path("prof.npz"))
+    base["profile"] = "prof.npz"
+    base["links"]["uplink"]["bandwidth"] = {"model": "trace", "file": "data/a.txt"}
+    base["workload"] = {"arrival": "file", "file": "data/arrivals.txt"}
+    sweep = tmp_path / "sweeps" / "s.yaml"
+    sweep.write_text(yaml.safe_dump({"base": base, "policies": ["all-mobile", "all-cloud"],
+                                     "grid": {"links.uplink.bandwidth.file":
+                                              ["data/a.txt", "${EESIM_SHARED_DATA}/b.txt"]}}, sort_keys=False))
+    monkeypatch.chdir(proj)
+    monkeypatch.setenv("EESIM_SHARED_DATA", str(shared))
+    return sweep, elsewhere
+
+
+def worker_env() -> dict[str, str]:
+    """A worker's environment: simulator importable, but another ${EESIM_SHARED_DATA}."""
+    return {**os.environ, "PYTHONPATH": str(REPO), "EESIM_SHARED_DATA": "/nonexistent"}
+
+
+def test_tasks_carry_absolute_paths_and_run_from_another_directory(relative_sweep):
+    import pickle
+
+    from simulator.sweep.runner import iter_tasks
+    from simulator.sweep.spec import run_key
+
+    sweep, elsewhere = relative_sweep
+    spec = load_sweep(sweep)
+    tasks = list(iter_tasks(spec))
+    assert len(tasks) == 2
+    for t in tasks:
+        files = [t.config["profile"], t.config["links"]["uplink"]["bandwidth"]["file"],
+                 t.config["workload"]["file"]]
+        assert all(Path(f).is_absolute() and Path(f).is_file() for f in files), files
+    assert tasks[1].config["links"]["uplink"]["bandwidth"]["file"] == str(elsewhere.parent / "shared" / "b.txt")
+    # keys come from the paths as written: the same wherever the sweep is started
+    assert tasks[0].run_key == run_key(spec.condition_config(next(spec.conditions())[1]), 0)
+    (elsewhere / "tasks.pkl").write_bytes(pickle.dumps(tasks))
+    code = ("import pickle, json; from simulator.sweep.runner import run_one; "
+            "print(json.dumps([run_one(t).get('error') for t in pickle.load(open('tasks.pkl', 'rb'))]))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=worker_env(), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [None, None]
+
+
+def test_dask_worker_started_in_another_directory(relative_sweep, tmp_path):
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    from simulator.sweep.executors import DaskExecutor
+
+    sweep, elsewhere = relative_sweep
+    cluster = LocalCluster(n_workers=0, processes=True, dashboard_address=None)
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+                               "--nworkers", "1", "--nthreads", "1", "--no-dashboard"], cwd=elsewhere,
+                              env=worker_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        ex = DaskExecutor(cluster.scheduler_address)
+        try:
+            ex.client.wait_for_workers(1, timeout=60)
+            res = run_sweep(load_sweep(sweep), tmp_path / "out", ex, progress=False)
+        finally:
+            ex.close()
+        assert res.runs_failed == 0, pd.read_csv(tmp_path / "out" / "failures.csv")["error"].tolist()
+        assert res.runs_done == 2 and len(read_results(tmp_path / "out")) == 4
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        cluster.close()

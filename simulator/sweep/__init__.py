@@ -24,7 +24,10 @@ axes, --set) differs from the folder's ``sweep.yaml``. Without ``--resume`` a no
 refused; while a sweep runs its folder is locked (``OUT/.lock``). A lost pool worker is survived (the
 pool is restarted, its runs in flight retried once); SIGTERM and SIGINT write every finished run and
 leave the manifest ``interrupted``. Dask workers (``--scheduler ADDRESS``) must be able to import
-``simulator`` and read the profile and trace files at the same paths.
+``simulator`` and read the profile, trace and arrival files at the same absolute paths: every path is
+resolved on the client (relative to its working directory, the scenario's folder or the repository,
+``${VARS}`` expanded) and sent absolute, so a worker's own working directory and environment do not
+matter.
 """
 
 from .runner import SweepOutcome, run_sweep

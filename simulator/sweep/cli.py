@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .executors import default_workers, make_executor
+from .lock import FolderLock
 from .runner import calibrate, iter_tasks, run_sweep
 from .spec import SweepSpec, load_sweep
 from .store import FAILURES, ResultStore
@@ -68,6 +69,8 @@ def dry_run(spec: SweepSpec, out: Path | None, workers: int, resume: bool, show:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out and not args.dry_run:  # a folder another sweep is writing: say so before loading this one
+        FolderLock(Path(args.out)).check()
     spec = load_sweep(args.sweep, args.overrides)
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")

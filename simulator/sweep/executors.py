@@ -59,6 +59,7 @@ def worker_init(parent: int) -> None:
     import time
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (inherited by fork): end now
 
     def watch() -> None:
         while True:

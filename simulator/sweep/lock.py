@@ -49,25 +49,31 @@ def _describe(owner: dict[str, Any]) -> str:
             + (f", since {owner['started']}" if owner.get("started") else ""))
 
 
-def is_held(folder: Path) -> bool:
-    """Whether a live sweep holds ``folder``'s lock (as far as this host can tell)."""
+def holder(folder: Path) -> tuple[dict[str, Any], bool] | None:
+    """``(owner, certain)`` when a live sweep holds ``folder``'s lock as far as this host can tell
+    (``certain``: it holds the flock), else None."""
     path = Path(folder) / LOCK
     if not path.exists():
-        return False
+        return None
     owner = read_owner(path)
     try:
         import fcntl
 
         fd = os.open(path, os.O_RDONLY)
     except (ImportError, OSError):
-        return bool(owner)
+        return (owner, False) if owner else None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError:
-        return True
+        return owner, True
     finally:
         os.close(fd)
-    return _alive(owner)
+    return (owner, False) if _alive(owner) else None
+
+
+def is_held(folder: Path) -> bool:
+    """Whether a live sweep holds ``folder``'s lock (as far as this host can tell)."""
+    return holder(folder) is not None
 
 
 def _alive(owner: dict[str, Any]) -> bool:
@@ -125,6 +131,13 @@ class FolderLock:
             self.fd = fd
             return self
         raise UserError(f"cannot lock {self.path}: it keeps being replaced")  # pragma: no cover
+
+    def check(self) -> None:
+        """Refuse now, without taking the lock, when another sweep holds it (to fail before the slow
+        part of starting; :meth:`acquire` decides)."""
+        held = holder(self.folder)
+        if held is not None and held[0].get("pid") != os.getpid():
+            raise self._held(*held)
 
     def _held(self, owner: dict[str, Any], certain: bool) -> UserError:
         hint = ("; wait for it to finish or choose another --out" if certain

@@ -9,6 +9,7 @@ against all-cloud) and returns only those rows, so neither side grows with the n
 
 from __future__ import annotations
 
+import copy
 import signal
 import threading
 import time
@@ -64,19 +65,30 @@ def run_one(task: RunTask) -> dict[str, Any]:
 
 def iter_tasks(spec: SweepSpec, done: set[tuple[int, str]] | None = None,
                skipped: list[int] | None = None):
-    """Every run not in ``done``, lazily; ``skipped[0]`` counts those that were."""
+    """Every run not in ``done``, lazily; ``skipped[0]`` counts those that were.
+
+    A task's config has every file path resolved here, on the client, and made absolute (``${VARS}``
+    expanded): a worker with another working directory, environment or installation (a Dask worker
+    elsewhere) reads the same files. Run keys are computed before, from the paths as written, so they
+    do not depend on where the sweep is started from.
+    """
+    from ..config import resolve_paths
+
     done = done or set()
-    base_dir = str(spec.base_dir)
+    base_dir = str(spec.base_dir.absolute())
     for idx, values in spec.conditions():
         config = spec.condition_config(values)
         axes = {k: cell(v) for k, v in values.items()}
+        sent = None
         for r in range(spec.replications):
             key = run_key(config, r)
             if (idx, key) in done:
                 if skipped is not None:
                     skipped[0] += 1
                 continue
-            yield RunTask(idx, r, key, config, base_dir, axes)
+            if sent is None:
+                sent = resolve_paths(copy.deepcopy(config), spec.base_dir, absolute=True)
+            yield RunTask(idx, r, key, sent, base_dir, axes)
 
 
 @dataclass
@@ -122,8 +134,14 @@ class Interrupted(KeyboardInterrupt):
     """SIGTERM or SIGINT: the sweep stops, keeping what finished (``signum``: which signal)."""
 
     def __init__(self, signum: int):
-        self.signum = signum
-        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+        super().__init__(self.signum)  # args = (signum,): rebuilt as type(e)(*e.args) (SimPy does) intact
+
+    def __str__(self) -> str:
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
 
 
 class _Signals:
@@ -138,11 +156,14 @@ class _Signals:
         self.old: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: Any) -> None:
-        first = self.received is None
         self.received = self.received or signum
-        if first and not self.closing:
-            self.closing = True
+        if not self.closing:
             raise Interrupted(signum)
+
+    def check(self) -> None:
+        """Raise where the sweep can act on it, should the handler's raise have been swallowed."""
+        if self.received is not None and not self.closing:
+            raise Interrupted(self.received)
 
     def __enter__(self) -> _Signals:
         if threading.current_thread() is threading.main_thread():
@@ -216,6 +237,7 @@ def _run_locked(spec: SweepSpec, out: Path, executor, resume: bool, progress: bo
     status = "aborted"  # an unexpected error, unless the loop says otherwise
     try:
         for task, result, error in executor.imap_unordered(run_one, iter_tasks(spec, done, skipped)):
+            signals.check()  # a run that ended on the signal is not recorded as failed
             if error is None and "error" in result:
                 error = result["error"]
             try:
