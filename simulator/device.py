@@ -123,6 +123,19 @@ def resolve_catalogue(extra: dict[str, Any] | None, path: str = "devices") -> di
 
 
 @dataclass
+class _Job:
+    """Work in progress on a throttling multi-server device: full-speed seconds left, joules so far."""
+
+    work: float
+    done: simpy.Event
+    remaining: float = -1.0
+    energy: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.remaining = self.work
+
+
+@dataclass
 class Service:
     """What serving one stretch of work at a device took; ``dropped`` when its queue was full, ``failed``
     when the device failed with the work inside (:mod:`simulator.failures`)."""
@@ -235,14 +248,19 @@ class Device:
         if t1 is not None:  # it was computing
             self.busy -= 1
             self.update()
+            self._replan()
         now = self.env.now
         return Service(False, (now if t1 is None else t1) - t0, 0.0 if t1 is None else now - t1, failed=True)
 
     def compute(self, work_s: float):
         """SimPy process body: run ``work_s`` seconds of full-speed work; returns joules used.
 
-        Call while holding a server of ``self.resource``.
+        Call while holding a server of ``self.resource``. On a throttling device with several servers the
+        work of all of them is planned together (:meth:`_compute_together`), because a server starting or
+        ending changes the power, hence when the frequency of every server changes.
         """
+        if self.thermal is not None and self.spec.servers > 1:
+            return (yield from self._compute_together(work_s))
         self.update()
         self.busy += 1
         energy = 0.0
@@ -260,6 +278,70 @@ class Device:
         self.busy -= 1
         self.update()
         return energy
+
+    # -- several servers sharing one thermal state -----------------------------------------------
+    def _compute_together(self, work_s: float):
+        """Exact service on a throttling multi-server device: every job in progress advances at the
+        device's frequency, and whenever a job starts or ends, or the temperature reaches a trip, every job
+        is re-planned at the new power and frequency (one timer for the whole device)."""
+        job = _Job(work_s, self.env.event())
+        self._progress()
+        self.busy += 1
+        self._jobs.append(job)
+        self._replan()
+        try:
+            yield job.done
+        except simpy.Interrupt:  # lost to a failure: stop its work; _lost frees its server and re-plans
+            self._progress()
+            self._jobs.remove(job)
+            raise
+        return job.energy
+
+    @property
+    def _jobs(self) -> list[_Job]:
+        jobs = self.__dict__.get("_jobs_list")
+        if jobs is None:
+            jobs = self.__dict__["_jobs_list"] = []
+        return jobs
+
+    def _progress(self) -> None:
+        """Advance the jobs in progress and the books from the last event to now (nothing changed since)."""
+        now = self.env.now
+        t = self.__dict__.get("_t_jobs", now)
+        if now > t and self._jobs:
+            f, p_req = self.frequency, self.request_power_w()
+            for j in self._jobs:
+                j.remaining -= (now - t) * f
+                j.energy += p_req * (now - t)
+        self.__dict__["_t_jobs"] = now
+        self.update()
+
+    def _replan(self) -> None:
+        """Schedule the device's next event: the first job to end, or the next change of frequency."""
+        if self.thermal is None or self.spec.servers == 1:
+            return
+        self.__dict__["_plan"] = plan = object()  # earlier timers become stale
+        if not self._jobs:
+            return
+        f = self.frequency
+        dt = min(j.remaining for j in self._jobs) / f
+        dt = max(min(dt, self.thermal.time_to_change(self.power_w())), 0.0)
+        self.env.process(self._wake(dt, plan))
+
+    def _wake(self, dt: float, plan: object):
+        yield self.env.timeout(dt)
+        if self.__dict__.get("_plan") is not plan:
+            return
+        self._progress()
+        done = [j for j in self._jobs if j.remaining <= 1e-12 * max(1.0, j.work)]
+        for j in done:
+            self._jobs.remove(j)
+            self.busy -= 1
+        if done:
+            self.update()
+        for j in done:
+            j.done.succeed()
+        self._replan()
 
     def finish(self) -> None:
         """Close the energy/temperature books at the end of the run."""

@@ -100,3 +100,64 @@ def test_multi_server_power_scales_with_busy_servers():
     assert dev.power_w(busy=2) == pytest.approx(30.0)
     assert dev.request_power_w() == pytest.approx(12.5)
     assert np.isnan(dev.temperature_c)
+
+
+def _reference_two_servers(jobs, spec: DeviceSpec, h: float = 2e-4):
+    """Fixed-step integration of a throttling multi-server device (exact RC step at constant power, the
+    frequency re-evaluated every step): finish time and joules of each (start_s, work_s) job."""
+    th = spec.thermal
+    state = ThermalState(th, 0.0)
+    temp, level = state.temp_c, state.level
+    trips = th.trips
+    left = [w for _, w in jobs]
+    energy = [0.0] * len(jobs)
+    finish = [None] * len(jobs)
+    t = 0.0
+    dyn = spec.power_active_w - spec.power_idle_w
+    while any(f is None for f in finish):
+        f = trips[level - 1][1] if level else 1.0
+        active = [i for i, (s, _) in enumerate(jobs) if s <= t + 1e-12 and finish[i] is None]
+        p = spec.power_idle_w + dyn * len(active) / spec.servers * f ** spec.power_exponent
+        p_req = (spec.power_idle_w + dyn * f ** spec.power_exponent) / spec.servers
+        for i in active:
+            if left[i] <= h * f:  # ends inside this step
+                finish[i] = t + left[i] / f
+                energy[i] += p_req * left[i] / f
+            else:
+                energy[i] += p_req * h
+            left[i] -= h * f
+        ss = th.ambient_c + p * th.resistance_k_per_w
+        temp = ss + (temp - ss) * math.exp(-h / th.tau_s)
+        while level < len(trips) and temp >= trips[level][0]:
+            level += 1
+        while level > 0 and temp <= trips[level - 1][0] - th.hysteresis_c:
+            level -= 1
+        t += h
+    return finish, energy
+
+
+def test_multi_server_throttling_replans_every_server_at_each_frequency_change():
+    """Two jobs on a 2-server throttling device whose frequency keeps changing as the other server
+    starts and ends: each job's finish and energy match a fine integration of the exact model."""
+    spec = DeviceSpec(servers=2, power_idle_w=1.0, power_active_w=10.0, power_exponent=3.0,
+                      thermal=ThermalSpec(enabled=True, resistance_k_per_w=2.0, capacitance_j_per_k=10.0,
+                                          ambient_c=25.0, trips=[[35.0, 0.5]], hysteresis_c=2.0))
+    jobs = [(0.0, 60.0), (5.0, 20.0)]
+    env = simpy.Environment()
+    dev = Device(env, "d", 0, spec)
+    out = {}
+
+    def job(i, start, work):
+        yield env.timeout(start)
+        out[i] = (yield from dev.serve(work)), env.now
+
+    for i, (s, w) in enumerate(jobs):
+        env.process(job(i, s, w))
+    env.run()
+    ref_finish, ref_energy = _reference_two_servers(jobs, spec)
+    for i in range(len(jobs)):
+        service, t = out[i]
+        assert t == pytest.approx(ref_finish[i], abs=0.02), i
+        assert service.energy_j == pytest.approx(ref_energy[i], rel=2e-3), i
+    # the frequency really changes while both run (else re-planning would not matter)
+    assert ref_finish[0] > 60.0 * 1.1 and ref_finish[1] - 5.0 > 20.0 * 1.1
