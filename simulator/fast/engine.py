@@ -197,7 +197,7 @@ class FastSimulation:
                "e_comp": np.zeros(N), "e_radio": np.zeros(N), "queue": np.zeros((n_t, N)),
                "compute": np.zeros((n_t, N))}
         books = self._books = self._initial_books()
-        lo = 0
+        lo, last = 0, None
         while lo < N:  # in chunks that start when the network is empty (exactly as one pass; less memory)
             size = CHUNK_REQUESTS
             while True:
@@ -209,14 +209,21 @@ class FastSimulation:
                 size *= 2  # the network never empties in this stretch: take a longer one
             for k, v in res.items():
                 out[k][..., lo:lo + cut] = v[..., :cut]
-            self._update_books(books, done, cut)
+            if lo + cut < N:
+                self._update_books(books, done, cut)
+            else:  # the last chunk's books are only needed for the device table: added when it is built
+                last = (done, cut)
             lo += cut
         end_s = float(max(out["finish"].max(), born.max())) if N else 0.0
         cols = self._columns(paths, pid, out["dropped_at"], arrival, out["finish"], mobile, sample, out["transfer"],
                              out["e_comp"], out["e_radio"], out["queue"], out["compute"])
         records = RequestRecords(cols, [t.name for t in net.tiers], [lk.name for lk in net.links], self.label,
                                  self.replication, self.split, sc.workload.warmup_s, sc.deadline_ms)
-        devices = lambda: self._device_frame(books, end_s)  # noqa: E731 - built when read
+        def devices() -> pd.DataFrame:  # built when read
+            if N:
+                self._update_books(books, *last)
+            return self._device_frame(books, end_s)
+
         self.decisions["learned"] = self.policy.learned()
         return SimResult(policy=self.label, replication=self.replication, records=records, devices=devices,
                          wall_s=time.perf_counter() - wall, decisions=self.decisions, engine="fast")
@@ -350,23 +357,28 @@ class FastSimulation:
         net = self.network
         for kind, i, s0, sid, req, arr, amount, start, end, drop in done:
             keep = req < cut
-            for j in np.unique(sid[keep]) - s0:
-                m = keep & (sid == s0 + j)
+            seg = np.searchsorted(sid, np.arange(s0, s0 + int(sid.max()) - s0 + 2))
+            for j in np.flatnonzero(np.diff(seg)):
+                m = slice(seg[j], seg[j + 1])
+                if not keep[m].all():
+                    m = np.flatnonzero(keep & (sid == s0 + j))
+                if len(req[m]) == 0:
+                    continue
                 if kind == DEVICE:
                     node = net.devices[i][j]
                     state, drops = books[s0 + j]
-                    ok = m & ~drop
+                    ok = ~drop[m]
                     if node.thermal.enabled:  # its state after these visits: the kernel again, on them alone
                         cap = -1 if node.queue_capacity is None else int(node.queue_capacity)
-                        seg = np.array([0, int(m.sum())])
-                        *_, states = kernels.thermal_segments(seg, arr[m], amount[m], cap,
+                        one = np.array([0, len(req[m])])
+                        *_, states = kernels.thermal_segments(one, arr[m], amount[m], cap,
                                                               *self._thermal_args(node, state[None, :]))
                         state = states[0]
                     else:
                         spec = node.spec
-                        state = np.array(kernels.device_books(start[ok], end[ok], spec.power_idle_w,
+                        state = np.array(kernels.device_books(start[m][ok], end[m][ok], spec.power_idle_w,
                                                               spec.power_active_w, spec.servers, *state))
-                    books[s0 + j] = (state, drops + int((m & drop).sum()))
+                    books[s0 + j] = (state, drops + int((~ok).sum()))
                 else:  # running sums in visit order, as the channel adds them
                     busy, sent = books[s0 + j]
                     books[s0 + j] = np.array([_sequential_sum(end[m] - start[m], busy),
