@@ -228,7 +228,7 @@ class FastSimulation:
         return SimResult(policy=self.label, replication=self.replication, records=records, devices=devices,
                          wall_s=time.perf_counter() - wall, decisions=self.decisions, engine="fast")
 
-    def _chunk(self, lo: int, hi: int, paths: Paths, pid, n_hops_all) -> tuple[dict, list]:
+    def _chunk(self, lo: int, hi: int, paths: Paths, pid, n_hops_all) -> tuple[dict, tuple]:
         """Requests ``lo..hi``, the network empty when ``lo`` is born: per-request results, and what each
         block of stations did (its visits in service order, for :meth:`_update_books`)."""
         net = self.network
@@ -240,13 +240,8 @@ class FastSimulation:
         pid, n_hops = pid[lo:hi], n_hops_all[lo:hi]
         # visits: request-major, hop order
         first = np.concatenate([[0], np.cumsum(n_hops)[:-1]])
-        v_req = np.repeat(np.arange(N), n_hops)
-        v_hop = np.arange(len(v_req)) - first[v_req]
-        v_path = pid[v_req]
-        v_kind = paths.kind[v_path, v_hop]
-        v_index = paths.index[v_path, v_hop]
-        v_amount = paths.amount[v_path, v_hop]
-        v_station = st.offset[v_kind, v_index] + att[mobile[v_req], st.attach[v_kind, v_index]]
+        v_req, v_hop, v_kind, v_index, v_amount, v_station = kernels.visits(
+            pid, n_hops, mobile, paths.kind, paths.index, paths.amount, st.offset, st.attach, att)
 
         V = len(v_req)
         t_in, t_start, t_end, t_out = np.zeros(V), np.zeros(V), np.zeros(V), np.zeros(V)
@@ -264,17 +259,14 @@ class FastSimulation:
                 idx = idx[dropped_at[v_req[idx]] < 0]
             if not len(idx):
                 continue
-            hop0 = v_hop[idx] == 0
-            arr = np.where(hop0, born[v_req[idx]], t_out[idx - 1 + hop0])
-            sid = v_station[idx]
-            o = np.lexsort((arr, sid)) if n_s > 1 else np.argsort(arr, kind="stable")
-            idx, arr, hop0, sid = idx[o], arr[o], hop0[o], sid[o]
+            sid = v_station[idx]  # grouped by station already (order sorts by station, stably)
+            seg = np.searchsorted(sid, np.arange(s0, s0 + n_s + 1))
+            idx, arr, hop0 = kernels.arrivals_in_order(idx, seg, v_hop, v_req, born, t_out)
             if len(idx) > 1:
                 tie = (arr[1:] == arr[:-1]) & (sid[1:] == sid[:-1]) & ~(hop0[1:] & hop0[:-1])
                 if np.any(tie):
                     s_tie = int(sid[1:][tie][0]) - s0
                     raise Unsupported(f"two requests reach {self._name(kind, i, s_tie)} at the same instant")
-            seg = np.searchsorted(sid, np.arange(s0, s0 + n_s + 1))
             t_in[idx] = arr
             processed[idx] = True
             if kind == DEVICE:
@@ -286,7 +278,7 @@ class FastSimulation:
             else:
                 drop = None
                 self._transmit(kind, i, seg, arr, v_amount[idx], idx, t_start, t_end, t_out)
-            done.append((kind, i, s0, sid, v_req[idx], arr, v_amount[idx], t_start[idx], t_end[idx], drop))
+            done.append((kind, i, s0, sid, idx, arr, drop))
 
         # per request, accumulated in hop order as the SimPy request process does
         alive = processed & ~_dropped_visits(dropped_at, v_req, v_hop) if any_drop else processed
@@ -299,8 +291,9 @@ class FastSimulation:
         transfer, e_comp, e_radio, queue, compute = kernels.request_books(
             N, len(net.tiers), v_req, v_kind, v_index, alive, t_in, t_start, t_end, t_out, energy, v_amount,
             from_mobile, power)
+        visited = {"req": v_req, "amount": v_amount, "start": t_start, "end": t_end}  # gathered by the books
         return ({"finish": finish, "dropped_at": dropped_at, "transfer": transfer, "e_comp": e_comp,
-                 "e_radio": e_radio, "queue": queue, "compute": compute}, done)
+                 "e_radio": e_radio, "queue": queue, "compute": compute}, (done, visited))
 
     # -- stations -----------------------------------------------------------------------------
     def _name(self, kind: int, i: int, j: int) -> str:
@@ -355,7 +348,10 @@ class FastSimulation:
         """Add to every station's books its visits of the chunk's first ``cut`` requests (those before the
         network emptied): energy and busy time of devices, drops, busy time and bits of link directions."""
         net = self.network
-        for kind, i, s0, sid, req, arr, amount, start, end, drop in done:
+        done, visited = done
+        for kind, i, s0, sid, idx, arr, drop in done:
+            req, amount = visited["req"][idx], visited["amount"][idx]
+            start, end = visited["start"][idx], visited["end"][idx]
             keep = req < cut
             seg = np.searchsorted(sid, np.arange(s0, s0 + int(sid.max()) - s0 + 2))
             for j in np.flatnonzero(np.diff(seg)):

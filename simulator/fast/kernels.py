@@ -329,3 +329,53 @@ def link_segments(seg: np.ndarray, arrive: np.ndarray, bits: np.ndarray, latency
             start[lo:hi], end[lo:hi], out[lo:hi] = a, b, c
             status[s] = st
     return start, end, out, status
+
+
+# -- bookkeeping of visits ---------------------------------------------------------------------------
+@njit(cache=True)
+def visits(pid: np.ndarray, n_hops: np.ndarray, mobile: np.ndarray, kind: np.ndarray, index: np.ndarray,
+           amount: np.ndarray, offset: np.ndarray, attach: np.ndarray, att: np.ndarray):
+    """Every visit of every request (request-major, hop order): its request, hop, kind, tier or link,
+    amount and station (``offset[kind, index]`` plus the device on the request's mobile's path)."""
+    n = 0
+    for r in range(pid.shape[0]):
+        n += n_hops[r]
+    v_req = np.empty(n, dtype=np.int64)
+    v_hop = np.empty(n, dtype=np.int64)
+    v_kind = np.empty(n, dtype=np.int64)
+    v_index = np.empty(n, dtype=np.int64)
+    v_amount = np.empty(n)
+    v_station = np.empty(n, dtype=np.int64)
+    v = 0
+    for r in range(pid.shape[0]):
+        p = pid[r]
+        for h in range(n_hops[r]):
+            k, i = kind[p, h], index[p, h]
+            v_req[v], v_hop[v], v_kind[v], v_index[v], v_amount[v] = r, h, k, i, amount[p, h]
+            v_station[v] = offset[k, i] + att[mobile[r], attach[k, i]]
+            v += 1
+    return v_req, v_hop, v_kind, v_index, v_amount, v_station
+
+
+@njit(cache=True)
+def arrivals_in_order(idx: np.ndarray, seg: np.ndarray, v_hop: np.ndarray, v_req: np.ndarray, born: np.ndarray,
+                      t_out: np.ndarray):
+    """The visits ``idx`` of a block's stations (grouped by station, segment s = station s), each
+    station's visits put in arrival order (stable: request order at equal times): ``(idx, arrival,
+    first hop?)``. A visit arrives when its request is born (first hop) or its previous hop is over."""
+    n = idx.shape[0]
+    arr = np.empty(n)
+    for k in range(n):
+        v = idx[k]
+        arr[k] = born[v_req[v]] if v_hop[v] == 0 else t_out[v - 1]
+    out_idx = np.empty(n, dtype=np.int64)
+    out_arr = np.empty(n)
+    hop0 = np.empty(n, dtype=np.bool_)
+    for s in range(seg.shape[0] - 1):
+        lo, hi = seg[s], seg[s + 1]
+        o = np.argsort(arr[lo:hi], kind="mergesort") + lo
+        for k in range(hi - lo):
+            out_idx[lo + k] = idx[o[k]]
+            out_arr[lo + k] = arr[o[k]]
+            hop0[lo + k] = v_hop[idx[o[k]]] == 0
+    return out_idx, out_arr, hop0
