@@ -108,7 +108,23 @@ class ComputeTable:
 
 
 def compute_table(profile: Profile, split_name: str, spec: DeviceSpec) -> ComputeTable:
-    """A device class's compute times for every sample of a split (measured table or profile / speed)."""
+    """A device class's compute times for every sample of a split (measured table or profile / speed);
+    kept for the next network built on the same profile and class (a sweep's conditions)."""
+    if not profile.sha256:  # a profile built in memory: nothing identifies it
+        return _compute_table(profile, split_name, spec)
+    key = (str(profile.path), profile.sha256, split_name, spec.speed, repr(spec.timing))
+    table = _TABLES.get(key)
+    if table is None:
+        if len(_TABLES) >= 64:
+            _TABLES.clear()
+        table = _TABLES[key] = _compute_table(profile, split_name, spec)
+    return table
+
+
+_TABLES: dict[tuple, ComputeTable] = {}
+
+
+def _compute_table(profile: Profile, split_name: str, spec: DeviceSpec) -> ComputeTable:
     split = profile.splits[split_name]
     if spec.timing is not None:
         timing, scale = spec.timing.as_timing(profile.num_layers), 1.0

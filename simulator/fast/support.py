@@ -43,7 +43,8 @@ def scenario_why_not(sc: Scenario) -> str | None:
         if t.offload is not None:
             return f"tiers.{name} offloads to peers"
         spec = catalogue[t.device]
-        if sc.thermal_for(name).enabled and spec.servers > 1:
+        throttles = spec.thermal.enabled if t.throttling is None else t.throttling  # as Scenario.thermal_for
+        if throttles and spec.servers > 1:
             return f"tiers.{name} throttles with {spec.servers} servers"
     for name, link in sc.links.items():
         if link.shared:
