@@ -331,7 +331,7 @@ def test_sweep_with_list_axis_and_binned_sample(tmp_path):
     pd.DataFrame(rows).to_parquet(out / "results.parquet" / "part-00000.parquet", index=False)
     (out / "manifest.json").write_text(json.dumps({"kind": "sweep", "axes": ["tiers.mobile.layers",
                                                                                "workload.rate_per_s"]}))
-    assert main(["report", str(out), "--format", "png", "--figures", "lines,heatmap,tables",
+    assert main(["report", str(out), "--format", "png", "--figures", "lines,heatmap,tables", "--allow-incomplete",
                  "--y", "latency_p95_ms"]) == 0
     rep = out / "report"
     pngs = sorted(p.name for p in rep.glob("*.png"))
@@ -473,7 +473,9 @@ def test_incomplete_folders_are_reported_with_a_warning(capsys, tmp_path, run_di
     shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("report"))
     (run / "manifest.json").unlink()
     (run / "config.yaml").unlink()
-    assert main(["report", str(run), "--figures", "tables", "--out", str(tmp_path / "r1")]) == 0
+    assert main(["report", str(run), "--figures", "tables", "--out", str(tmp_path / "r1")]) == 2  # refused
+    assert "not a complete 'run' folder" in capsys.readouterr().err
+    assert main(["report", str(run), "--figures", "tables", "--out", str(tmp_path / "r1"), "--allow-incomplete"]) == 0
     err = capsys.readouterr().err
     assert f"warning: {run} has no manifest.json or config.yaml: not a complete 'run' folder" in err
     assert "not a complete" in (tmp_path / "r1" / "index.html").read_text()
@@ -489,7 +491,7 @@ def test_incomplete_folders_are_reported_with_a_warning(capsys, tmp_path, run_di
         err = capsys.readouterr().err
         assert (says in err) if says else "warning" not in err, (status, err)
     (sweep / "sweep.yaml").unlink()
-    assert main(["report", str(sweep), "--figures", "tables", "--out", str(tmp_path / "r2")]) == 0
+    assert main(["report", str(sweep), "--figures", "tables", "--out", str(tmp_path / "r2")]) == 2
     assert "has no sweep.yaml: not a complete 'sweep' folder" in capsys.readouterr().err
 
 

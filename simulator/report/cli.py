@@ -30,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style", choices=sorted(STYLES), default="paper",
                    help="paper: single column (3.3 in), serif; slides: 16:9, large sans-serif")
     p.add_argument("--out", help="report folder (default DIR/report)")
+    p.add_argument("--allow-incomplete", action="store_true",
+                   help="report a folder that lacks its manifest or config (refused otherwise)")
 
 
 def options(args: argparse.Namespace) -> Options:
@@ -46,7 +48,7 @@ def options(args: argparse.Namespace) -> Options:
 
 def run(args: argparse.Namespace) -> int:
     opt = options(args)
-    res = load_results(args.folder)
+    res = load_results(args.folder, allow_incomplete=args.allow_incomplete)
     for w in res.warnings:
         print(f"warning: {w}", file=sys.stderr)
     out = Path(args.out) if args.out else Path(args.folder) / "report"

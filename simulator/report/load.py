@@ -105,8 +105,9 @@ def _read_table(path: Path) -> pd.DataFrame:
             from None
 
 
-def load_results(folder: str | Path) -> Results:
-    """Read a run folder (per_replication.csv, requests.parquet, ...) or a sweep folder (results.parquet)."""
+def load_results(folder: str | Path, allow_incomplete: bool = False) -> Results:
+    """Read a run folder (per_replication.csv, requests.parquet, ...) or a sweep folder (results.parquet);
+    a folder missing its manifest or config is refused unless ``allow_incomplete``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"results folder not found: {folder}")
@@ -121,7 +122,12 @@ def load_results(folder: str | Path) -> Results:
     else:
         raise UserError(f"{folder}/manifest.json: unknown kind {kind!r} (expected 'run' or 'sweep')")
     res.warnings = completeness_warnings(folder, kind, manifest)
+    if not allow_incomplete and res.warnings and res.warnings[0].endswith(INCOMPLETE):
+        raise UserError(f"{res.warnings[0]}; refusing to report it (--allow-incomplete reports it anyway)")
     return res
+
+
+INCOMPLETE = ": the report may be incomplete and its provenance is unknown"
 
 
 def completeness_warnings(folder: Path, kind: str, manifest: dict[str, Any]) -> list[str]:
@@ -133,8 +139,7 @@ def completeness_warnings(folder: Path, kind: str, manifest: dict[str, Any]) -> 
     out = []
     if missing:
         out.append(f"{folder} has no {' or '.join(missing)}: not a complete '{kind}' folder (interrupted "
-                   "while writing, copied in part, or from an older version); the report may be incomplete "
-                   "and its provenance is unknown")
+                   f"while writing, copied in part, or from an older version){INCOMPLETE}")
     status = manifest.get("status")
     if kind == "sweep" and status not in (None, "complete"):
         runs = manifest.get("runs")
