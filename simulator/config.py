@@ -473,6 +473,9 @@ def resolve_paths(data: dict[str, Any], base: Path | None, absolute: bool = Fals
     wl = data.get("workload")
     if isinstance(wl, dict) and isinstance(wl.get("file"), str):
         wl["file"] = fix(wl["file"])
+    mob = data.get("mobility")
+    if isinstance(mob, dict) and isinstance(mob.get("file"), str):
+        mob["file"] = fix(mob["file"])
     return data
 
 

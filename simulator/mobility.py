@@ -1,7 +1,8 @@
 """Handover: a phone's attachment to a device of the second tier (its cell / edge) changes over time.
 
 ``mobility:`` gives, per phone, the times it hands over and the device it moves to: an explicit
-``schedule`` (``{mobile index: [[time_s, device index], ...]}``, sorted by time) or random ``dwell``
+``schedule`` (``{mobile index: [[time_s, device index], ...]}``, sorted by time), a handover trace
+``file`` (CSV with columns ``time_s, mobile, cell``, e.g. cell changes logged on a drive) or random ``dwell``
 times per cell (exponential with mean ``mean_dwell_s``, the next cell uniform among the others, from
 the keyed ``MOBILITY`` stream). Each handover interrupts that phone's transfers on its access links
 (the links leaving the first tier) for ``interruption_s``: the phone's bandwidth on them (its private
@@ -48,6 +49,38 @@ def _schedule(value: Any, path: str) -> dict[int, list[tuple[float, int]]]:
     return out
 
 
+def read_handovers(file: str, path: str) -> dict[int, list[tuple[float, int]]]:
+    """A handover trace (CSV, header ``time_s,mobile,cell``, one row per handover) as a schedule."""
+    import csv
+
+    from .traces import expand_path
+
+    p = expand_path(file)
+    if not p.is_file():
+        raise ConfigError(f"'{path}': handover file not found: {file}")
+    rows: dict[int, list[list[float]]] = {}
+    try:
+        with open(p, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            cols = [c.strip() for c in reader.fieldnames or []]
+            if not {"time_s", "mobile", "cell"} <= set(cols):
+                raise ConfigError(f"'{path}': {file} needs a header with columns time_s, mobile, cell "
+                                  f"(got {', '.join(cols) or 'none'})")
+            for n, row in enumerate(reader, 2):
+                row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+                try:
+                    t, m, c = float(row["time_s"]), int(row["mobile"]), int(row["cell"])
+                except ValueError:
+                    raise ConfigError(f"'{path}': {file}:{n}: time_s must be a number, mobile and cell "
+                                      f"integers") from None
+                if not math.isfinite(t):
+                    raise ConfigError(f"'{path}': {file}:{n}: time_s must be finite")
+                rows.setdefault(m, []).append([t, c])
+    except UnicodeDecodeError:
+        raise ConfigError(f"'{path}': {file} is not a text (UTF-8) file") from None
+    return _schedule({m: r for m, r in rows.items()}, path)
+
+
 @dataclass
 class MobilityConfig:
     """When phones hand over between devices of the second tier, and what a handover costs."""
@@ -55,12 +88,16 @@ class MobilityConfig:
     interruption_s: float = 0.05
     schedule: dict[int, list[tuple[float, int]]] | None = field(default=None, metadata={"convert": _schedule})
     mean_dwell_s: float | None = None
+    file: str | None = None  # a handover trace: CSV with columns time_s, mobile, cell (read into schedule)
 
     def check(self, path: str) -> None:
         positive(self.interruption_s, f"{path}.interruption_s", allow_zero=True)
         positive(self.mean_dwell_s, f"{path}.mean_dwell_s")
-        require((self.schedule is None) != (self.mean_dwell_s is None),
-                f"'{path}' needs exactly one of 'schedule' or 'mean_dwell_s'")
+        given = [k for k in ("schedule", "mean_dwell_s", "file") if getattr(self, k) is not None]
+        require(len(given) == 1, f"'{path}' needs exactly one of 'schedule', 'file' or 'mean_dwell_s'"
+                                 + (f" (got {', '.join(given)})" if given else ""))
+        if self.file is not None:  # read in: the resolved config then holds the schedule itself
+            self.schedule, self.file = read_handovers(self.file, f"{path}.file"), None
 
     def validate(self, n_mobiles: int, n_cells: int, path: str = "mobility") -> None:
         """Indices against the scenario's tier sizes."""

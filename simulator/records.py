@@ -347,8 +347,8 @@ def timeline_frame(live: LiveNetwork, label: str, replication: int, end_s: float
             t, r = ch.path.steps_until(end_s)
             parts.append(pd.DataFrame({"time_s": t, "series": "bandwidth_mbps", "entity": ch.name,
                                        "tier": tiers[link.src].name, "value": r}))
-    for sh in live.shared:  # shared links, at every event: transfers active, capacity / active (fair rate)
-        a = np.asarray(sh.series or [(0.0, 0, 0.0)], dtype=float)
+    for sh in live.shared:  # shared links: transfers active, capacity / active (each user's rate at fair share)
+        a = _with_capacity_steps(np.asarray(sh.series or [(0.0, 0, 0.0)], dtype=float), sh.path, end_s)
         for col, series in ((1, "active_transfers"), (2, "per_user_mbps")):
             parts.append(pd.DataFrame({"time_s": a[:, 0], "series": series, "entity": sh.name,
                                        "tier": "shared", "value": a[:, col]}))
@@ -357,3 +357,18 @@ def timeline_frame(live: LiveNetwork, label: str, replication: int, end_s: float
     df.insert(0, "policy", label)
     df.insert(1, "replication", replication)
     return df
+
+
+def _with_capacity_steps(series: np.ndarray, path, end_s: float) -> np.ndarray:
+    """A shared link's (time, active, capacity / active) series, at every transfer start or end as logged,
+    plus a point at every step of its capacity between them (the rate changes there too)."""
+    steps, mbps = path.steps_until(end_s)
+    new = np.setdiff1d(steps[steps > series[0, 0]], series[:, 0])
+    if not len(new):
+        return series
+    at = np.searchsorted(series[:, 0], new, side="right") - 1  # the last logged event before each step
+    n = series[at, 1]
+    rate = mbps[np.searchsorted(steps, new, side="right") - 1]
+    added = np.column_stack([new, n, np.where(n > 0, rate / np.maximum(n, 1), 0.0)])
+    out = np.concatenate([series, added])
+    return out[np.argsort(out[:, 0], kind="stable")]

@@ -109,3 +109,25 @@ def test_new_requests_follow_the_phone_to_its_new_edge(synth_profile):
 def test_bad_mobility_is_one_clear_error(synth_profile, mobility, message):
     with pytest.raises(ConfigError, match=message):
         scenario_from_dict(_scenario(synth_profile, mobility))
+
+
+def test_handover_trace_file_is_the_same_as_its_schedule(tmp_path, synth_profile):
+    import pandas as pd
+
+    base = {"profile": str(synth_profile), "seed": 2, "timeline": False,
+            "tiers": {"mobile": {"device": "phone-cpu", "layers": [1, 2], "count": 2},
+                      "edge": {"device": "jetson-orin", "layers": [3, 6], "count": 3}},
+            "links": {"uplink": {"rtt_ms": 10, "bandwidth": 8}},
+            "workload": {"rate_per_s": 6, "requests": 200}, "policies": ["all-edge"]}
+    schedule = {0: [[3.0, 1], [9.5, 2]], 1: [[5.0, 0]]}
+    f = tmp_path / "handovers.csv"
+    f.write_text("time_s,mobile,cell\n3.0,0,1\n5.0,1,0\n9.5,0,2\n")
+    a = simulate(scenario_from_dict({**base, "mobility": {"schedule": schedule}}), "all-edge")
+    b = simulate(scenario_from_dict({**base, "mobility": {"file": str(f)}}), "all-edge")
+    pd.testing.assert_frame_equal(a.requests, b.requests)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time_s,mobile,cell\n3.0,0,x\n")
+    with pytest.raises(ConfigError, match=r"bad.csv:2: time_s must be a number"):
+        scenario_from_dict({**base, "mobility": {"file": str(bad)}})
+    with pytest.raises(ConfigError, match="exactly one of"):
+        scenario_from_dict({**base, "mobility": {"file": str(f), "mean_dwell_s": 4}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from simulator.records import CostModel, describe_plan
@@ -24,3 +25,13 @@ def test_cost_model_per_link_per_tier_and_per_route():
     assert authors.plan_cost((0, 0, 0, 2, 2, 2), 6) == pytest.approx(0.3 + 0.4)  # server layers are free
     assert authors.plan_cost((0, 0, 1, 1, 2, 2), 6) == pytest.approx(0.2 + 0.4)  # edge -> cloud costs 0
     assert authors.move(0, 2) == pytest.approx(0.4)
+
+
+def test_shared_link_series_gets_a_point_at_every_capacity_step():
+    from simulator.bandwidth import BandwidthPath
+    from simulator.records import _with_capacity_steps
+
+    path = BandwidthPath(iter([(2.0, 10.0), (1.0, 4.0), (100.0, 8.0)]))  # steps at 0, 2, 3 s
+    series = np.array([[0.0, 0, 0.0], [1.0, 2, 5.0], [4.0, 1, 8.0]])
+    got = _with_capacity_steps(series, path, 5.0)
+    assert got.tolist() == [[0.0, 0, 0.0], [1.0, 2, 5.0], [2.0, 2, 2.0], [3.0, 2, 4.0], [4.0, 1, 8.0]]
