@@ -9,6 +9,7 @@ Power is ``P_idle + (P_active - P_idle) * busy/servers * f**power_exponent``; en
 from __future__ import annotations
 
 import copy
+import json
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -103,7 +104,25 @@ def builtin_catalogue() -> dict[str, DeviceSpec]:
 
 
 def resolve_catalogue(extra: dict[str, Any] | None, path: str = "devices") -> dict[str, DeviceSpec]:
-    """Built-in classes plus a scenario's additions; ``base: name`` inherits and overrides keys."""
+    """Built-in classes plus a scenario's additions; ``base: name`` inherits and overrides keys. The
+    classes are built once per distinct ``extra`` (a sweep's conditions share them; nothing mutates
+    them: a tier's thermal overrides work on a copy)."""
+    try:
+        key = (json.dumps(extra, sort_keys=True, default=repr), path)
+    except (TypeError, ValueError):
+        return _resolve_catalogue(extra, path)
+    built = _CATALOGUES.get(key)
+    if built is None:
+        if len(_CATALOGUES) >= 32:
+            _CATALOGUES.clear()
+        built = _CATALOGUES[key] = _resolve_catalogue(extra, path)
+    return dict(built)
+
+
+_CATALOGUES: dict[tuple[str, str], dict[str, DeviceSpec]] = {}
+
+
+def _resolve_catalogue(extra: dict[str, Any] | None, path: str) -> dict[str, DeviceSpec]:
     raw = copy.deepcopy(_builtin_raw())
     for name, entry in (extra or {}).items():
         if not isinstance(entry, dict):
