@@ -109,3 +109,77 @@ def test_missing_torch_message():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
     assert r.returncode != 0
     assert r.stderr.strip() == "profile building needs the 'profile' extra: pip install -e '.[profile]'"
+
+
+# --- the two-stage pipeline of the 12-layer profiles (simulator/profiling/frozen.py), on a tiny MPNet ---
+
+
+@pytest.fixture(scope="module")
+def tiny_mpnet():
+    """A 3-layer, 32-wide MPNet with random weights and the real all-mpnet-base-v2 tokenizer."""
+    from transformers import AutoTokenizer, MPNetConfig, MPNetModel
+
+    from simulator.profiling.mpnet import CheckpointError, checkpoint
+
+    try:
+        path = checkpoint()
+    except CheckpointError as e:
+        pytest.skip(str(e))
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    torch.manual_seed(0)
+    cfg = MPNetConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
+                      intermediate_size=64)
+    return MPNetModel(cfg).eval(), tok
+
+
+def test_frozen_pair_build_times_the_pair_head(tiny_mpnet, shared_data, tmp_path):
+    """A pair task builds end to end through the timing sweep: its exit heads read [u, v, |u-v|, u*v] (4H),
+    and the sweep must time them on that, not on an H-wide pooled state (it crashed there)."""
+    from conftest import assert_labels_match_glue
+
+    from simulator.profiling.frozen import build_frozen_profile
+
+    model, tok = tiny_mpnet
+    kw = dict(max_train_samples=32, calib_size=40, epochs=1, threads=1, cache=tmp_path / "cache", model=model,
+              tokenizer=tok, log=lambda m: None)
+    p = load_profile(build_frozen_profile("MRPC", tmp_path / "mrpc.npz", shared_data / "glue", **kw))
+    assert (p.num_layers, p.hidden_size) == (3, 32) and p.eval.logits.shape == (408, 3, 2)
+    assert p.eval.proj.shape == (408, 3, 32)
+    assert_labels_match_glue(p, "MRPC", shared_data)
+    t = p.timing
+    assert t.layer_ms.shape == (6, 5, 3) and (t.layer_ms > 0).all() and (t.head_ms > 0).all()
+    man = p.meta["manifest"]
+    assert "Linear(128, 256)" in man["route"] and man["pair_encoding"].startswith("bi-encoder")
+    assert man["timing"]["source"].startswith("measured in this build") and "two sequences" in man["timing"]["source"]
+    # a table passed in is stored as given, and the manifest says where it came from (features from the cache)
+    given = {k: getattr(t, k) for k in ("seq_lens", "batch_sizes", "layer_ms", "head_ms", "embed_ms")}
+    q = load_profile(build_frozen_profile("MRPC", tmp_path / "mrpc2.npz", shared_data / "glue", timing=given,
+                                          timing_source="copied from mrpc.npz", **kw))
+    assert np.array_equal(q.timing.layer_ms, t.layer_ms) and np.array_equal(q.eval.labels, p.eval.labels)
+    assert q.meta["manifest"]["timing"]["source"] == "copied from mrpc.npz"
+
+
+def test_timing_pieces_feed_each_head_its_real_input(tiny_mpnet):
+    from simulator.profiling.frozen import exit_head, pair_features, timing_pieces
+
+    model, _ = tiny_mpnet
+    H = model.config.hidden_size
+    ids = torch.randint(1000, 2000, (2, 8), generator=torch.Generator().manual_seed(0))
+    for encoding, dim, rows in ((None, H, 2), ("bi", 4 * H, 4)):
+        seen = []
+        head = exit_head(dim, 2).eval()
+        head.register_forward_pre_hook(lambda m, a, seen=seen: seen.append(a[0]))
+        embed, layers, run_head = timing_pieces(model, head, encoding)
+        with torch.inference_mode():
+            state = embed(ids)
+            for layer in layers:
+                state = layer(state)
+            assert state[0].shape == (rows, 8 * 2 // rows, H)
+            assert run_head(state, ids).shape == (2, 2)
+        assert seen[0].shape == (2, dim)
+        if encoding == "bi":  # the features the heads were trained on, of the two sentences' pooled states
+            h = state[0].numpy()
+            want = pair_features(h[0::2].mean(1)[:, None], h[1::2].mean(1)[:, None])[:, 0]
+            np.testing.assert_allclose(seen[0].numpy(), want.astype(np.float32), rtol=2e-3, atol=2e-3)
+    with pytest.raises(ValueError, match="odd"):
+        timing_pieces(model, exit_head(4 * H, 2), "bi")[0](ids[:, :7])

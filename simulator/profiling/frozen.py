@@ -10,7 +10,9 @@ trained (a bi-encoder: each sentence on its own), and the head at layer k reads 
 sentence-embedding model "[CLS] a [SEP] b" instead left its deeper exits near chance on MRPC (67.9 %
 at layer 12, 77.9 % at layer 5). A pair's token count is the two sentences' together. Stored with the
 logits: a PCA projection of every exit's pooled input (fitted on calib, per layer), so clustering
-policies run without torch. Timing tables are measured on the backbone itself per layer, batch size and sequence length.
+policies run without torch. Timing tables are measured on the backbone itself per layer, batch size and
+sequence length, each piece on the input it takes at inference (a bi-encoder pair as its two sentences,
+its exit head on their pair features); the manifest's ``timing.source`` says how the table was made.
 """
 
 from __future__ import annotations
@@ -65,6 +67,17 @@ def pair_features(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.concatenate([u32, v32, np.abs(u32 - v32), u32 * v32], axis=-1).astype(np.float16)
 
 
+def pair_features_torch(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """:func:`pair_features` at inference time, on the pooled states [B, H] of one layer ([B, 4H])."""
+    return torch.cat([u, v, (u - v).abs(), u * v], dim=-1)
+
+
+def exit_head(dim: int, classes: int) -> torch.nn.Module:
+    """One exit head: LayerNorm, Linear(dim, 256), GELU, dropout 0.1, Linear(256, classes)."""
+    return torch.nn.Sequential(torch.nn.LayerNorm(dim), torch.nn.Linear(dim, HEAD_HIDDEN), torch.nn.GELU(),
+                               torch.nn.Dropout(0.1), torch.nn.Linear(HEAD_HIDDEN, classes))
+
+
 def train_heads(x: np.ndarray, y: np.ndarray, classes: int, epochs: int = 30, lr: float = 1e-3,
                 batch: int = 128, seed: int = 0) -> list[torch.nn.Module]:
     """One MLP exit head per layer on cached features ``x`` [N, L, H]."""
@@ -74,8 +87,7 @@ def train_heads(x: np.ndarray, y: np.ndarray, classes: int, epochs: int = 30, lr
     heads = []
     xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64))
     for k in range(L):
-        head = torch.nn.Sequential(torch.nn.LayerNorm(H), torch.nn.Linear(H, HEAD_HIDDEN), torch.nn.GELU(),
-                                   torch.nn.Dropout(0.1), torch.nn.Linear(HEAD_HIDDEN, classes))
+        head = exit_head(H, classes)
         opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
         steps = epochs * ((n + batch - 1) // batch)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
@@ -113,29 +125,61 @@ def pca_projection(calib: np.ndarray, others: Sequence[np.ndarray], dims: int = 
     return outs
 
 
-@torch.inference_mode()
-def measure_backbone(model, heads: list[torch.nn.Module], seq_lens: Sequence[int] = SEQ_LENS,
-                     batch_sizes: Sequence[int] = BATCH_SIZES, repeats: int = 5, warmup: int = 1,
-                     seed: int = 0) -> dict[str, np.ndarray]:
-    """Median ms of the embeddings, each encoder layer and one exit head (pool + MLP), per batch and length."""
-    from .measure import timing_tables
+def timing_pieces(model, head: torch.nn.Module, pair_encoding: str | None = None) -> tuple[Callable, list, Callable]:
+    """``embed``, ``layers`` and ``head`` callables for :func:`.measure.timing_tables`, each fed what it really
+    takes at inference. A request of ``s`` tokens is, for ``pair_encoding``:
+
+    * ``None`` (single sentence): one sequence of ``s`` tokens; the head reads its mean-pooled state [B, H];
+    * ``"bi"`` (bi-encoder pair, ``s`` = both sentences' tokens): two sequences of ``s / 2`` tokens run as
+      one batch of 2B (the layers' real work); the head reads ``[u, v, |u-v|, u*v]`` of the two sentences'
+      mean-pooled states [B, 4H], as in training.
+    """
+    if pair_encoding not in (None, "bi"):
+        raise ValueError(f"pair_encoding must be None or 'bi', not {pair_encoding!r}")
 
     def embed(ids):
+        if pair_encoding == "bi":
+            b, s = ids.shape
+            if s % 2:
+                raise ValueError(f"a bi-encoder pair is timed as two halves: sequence length {s} is odd")
+            ids = ids.reshape(2 * b, s // 2)  # rows 2i, 2i + 1: the two sentences of pair i
         h = model.embeddings(input_ids=ids)
         return h, model.encoder.compute_position_bias(h)  # MPNet's relative position bias, shared by layers
 
     layers = [lambda state, layer=layer: (layer(state[0], None, state[1])[0], state[1])
               for layer in model.encoder.layer]
-    return timing_tables(embed, layers, lambda state, ids: heads[-1](state[0].mean(1)),
-                         int(model.config.vocab_size), seq_lens, batch_sizes, repeats, warmup, seed)
+
+    def run_head(state, ids):
+        h = state[0]
+        if pair_encoding == "bi":
+            return head(pair_features_torch(h[0::2].mean(1), h[1::2].mean(1)))
+        return head(h.mean(1))
+
+    return embed, layers, run_head
+
+
+@torch.inference_mode()
+def measure_backbone(model, heads: list[torch.nn.Module], seq_lens: Sequence[int] = SEQ_LENS,
+                     batch_sizes: Sequence[int] = BATCH_SIZES, repeats: int = 5, warmup: int = 1,
+                     seed: int = 0, pair_encoding: str | None = None) -> dict[str, np.ndarray]:
+    """Median ms of the embeddings, each encoder layer and one exit head (pool + MLP), per batch and length;
+    the head is the last trained one, on the input of ``pair_encoding`` (see :func:`timing_pieces`)."""
+    from .measure import timing_tables
+
+    embed, layers, head = timing_pieces(model, heads[-1], pair_encoding)
+    return timing_tables(embed, layers, head, int(model.config.vocab_size), seq_lens, batch_sizes, repeats,
+                         warmup, seed)
 
 
 def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, max_length: int = 128,
                          max_train_samples: int | None = 8000, calib_size: int | None = None,
                          epochs: int = 30, seed: int = 0, threads: int = 2, cache: Path | None = None,
-                         timing: dict[str, np.ndarray] | None = None,
-                         log: Callable[[str], None] | None = None) -> Path:
-    """Features (cached as .npy in ``cache``), heads, projections and timing -> one profile file."""
+                         timing: dict[str, np.ndarray] | None = None, timing_source: str | None = None,
+                         model=None, tokenizer=None, log: Callable[[str], None] | None = None) -> Path:
+    """Features (cached as .npz in ``cache``), heads, projections and timing -> one profile file.
+
+    ``timing``: a timing table to store instead of measuring one (``timing_source`` says where it came from;
+    recorded in the manifest). ``model`` / ``tokenizer``: use these instead of all-mpnet-base-v2 (tests)."""
     from transformers import AutoModel, AutoTokenizer
 
     from ..profile import Split, Timing, save_profile
@@ -148,9 +192,14 @@ def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, ma
     t_start = time.perf_counter()
     task = normalize_task(task)
     torch.set_num_threads(int(threads))
-    path = checkpoint()
-    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+    model_name = "all-mpnet-base-v2" if model is None else f"custom ({type(model).__name__}, passed in)"
+    if model is None or tokenizer is None:
+        path = checkpoint()
+        tok = tokenizer or AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = model or AutoModel.from_pretrained(path, local_files_only=True)
+    else:
+        tok = tokenizer
+    model = model.eval()
     names = LABEL_NAMES[task]
     lengths = None
     if task == "SST-2":
@@ -196,10 +245,19 @@ def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, ma
     acc = {n: [float(a) for a in (s.logits.argmax(-1) == s.labels[:, None]).mean(0)] for n, s in splits.items()}
     say("eval accuracy per exit: " + " ".join(f"{100 * a:.1f}" for a in acc["eval"]))
     t = time.perf_counter()
-    tm = timing if timing is not None else measure_backbone(model, heads)
+    encoding = "bi" if pairs else None
+    if timing is None:
+        tm = measure_backbone(model, heads, pair_encoding=encoding)
+        timing_source = ("measured in this build on this backbone: " +
+                         ("a pair of s tokens run as two sequences of s/2 (one batch of 2B), the head on "
+                          "[u, v, |u-v|, u*v] of their pooled states" if pairs else
+                          "one sequence of s tokens, the head on its pooled state"))
+    else:
+        tm, timing_source = timing, timing_source or "passed in by the caller (source not stated)"
     timing_s = time.perf_counter() - t
     meta = {
-        "task": task, "model": "all-mpnet-base-v2", "model_path": "all-mpnet-base-v2 (PyPI parts, extra 'mpnet')",
+        "task": task, "model": model_name, "model_path": "all-mpnet-base-v2 (PyPI parts, extra 'mpnet')"
+        if model_name == "all-mpnet-base-v2" else model_name,
         "num_layers": model.config.num_hidden_layers, "hidden_size": model.config.hidden_size,
         "num_classes": len(names), "label_names": list(names),
         "pooling": "attention-masked mean of each layer's hidden state", "machine": machine_info(),
@@ -219,7 +277,8 @@ def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, ma
             "feature_wall_time_s": round(extract_s, 1), "head_train_wall_time_s": round(train_s, 1),
             "timing_wall_time_s": round(timing_s, 1), "wall_time_s": round(time.perf_counter() - t_start, 1),
             "accuracy": acc, "mean_tokens": {n: float(v.mean()) for n, v in toks.items()},
-            "timing": {"repeats": 5, "statistic": "median", "inputs": "random token ids, exact length, no mask",
+            "timing": {"source": timing_source,
+                       "repeats": 5, "statistic": "median", "inputs": "random token ids, exact length, no mask",
                        "units": "ms per batch", "conditions": "shared 2-core VM, other processes running"},
         },
     }
