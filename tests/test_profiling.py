@@ -97,6 +97,9 @@ def test_cli_flags_and_errors(shared_data, capsys):
             a.calib_size, a.seed, a.threads, a.out, a.model) == \
         ("RTE", 3.0, 10, 1e-4, 8, 64, 100, 50, 7, 1, "x.npz", "/m")
     assert p.parse_args(["--task", "SST-2"]).data_dir == "../shared/data/glue"
+    a = p.parse_args(["--task", "QNLI", "--backbone", "mpnet12", "--pair-encoding", "cross"])
+    assert (a.backbone, a.pair_encoding) == ("mpnet12", "cross")
+    assert p.parse_args(["--task", "QNLI"]).pair_encoding is None
     assert run(p.parse_args(["--task", "MNLI", "--data-dir", str(shared_data / "glue")])) == 1
     assert "unknown GLUE task" in capsys.readouterr().err
 
@@ -151,11 +154,17 @@ def test_frozen_pair_build_times_the_pair_head(tiny_mpnet, shared_data, tmp_path
     man = p.meta["manifest"]
     assert "Linear(128, 256)" in man["route"] and man["pair_encoding"].startswith("bi-encoder")
     assert man["timing"]["source"].startswith("measured in this build") and "two sequences" in man["timing"]["source"]
-    # a table passed in is stored as given, and the manifest says where it came from (features from the cache)
+    # a table passed in is stored as given, and the manifest says where it came from (features from the cache,
+    # one of them in the older format: the pair features themselves)
+    from simulator.profiling.frozen import pair_features
+
+    f = next((tmp_path / "cache").glob("mrpc-eval-408-*-bi.npz"))
+    with np.load(f) as z:
+        np.savez(f, x=pair_features(z["u"], z["v"]), tokens=z["tokens"])
     given = {k: getattr(t, k) for k in ("seq_lens", "batch_sizes", "layer_ms", "head_ms", "embed_ms")}
     q = load_profile(build_frozen_profile("MRPC", tmp_path / "mrpc2.npz", shared_data / "glue", timing=given,
                                           timing_source="copied from mrpc.npz", **kw))
-    assert np.array_equal(q.timing.layer_ms, t.layer_ms) and np.array_equal(q.eval.labels, p.eval.labels)
+    assert np.array_equal(q.timing.layer_ms, t.layer_ms) and np.array_equal(q.eval.logits, p.eval.logits)
     assert q.meta["manifest"]["timing"]["source"] == "copied from mrpc.npz"
 
 
@@ -165,7 +174,7 @@ def test_timing_pieces_feed_each_head_its_real_input(tiny_mpnet):
     model, _ = tiny_mpnet
     H = model.config.hidden_size
     ids = torch.randint(1000, 2000, (2, 8), generator=torch.Generator().manual_seed(0))
-    for encoding, dim, rows in ((None, H, 2), ("bi", 4 * H, 4)):
+    for encoding, dim, rows in ((None, H, 2), ("bi", 4 * H, 4), ("cross", 4 * H, 2)):
         seen = []
         head = exit_head(dim, 2).eval()
         head.register_forward_pre_hook(lambda m, a, seen=seen: seen.append(a[0]))
@@ -177,9 +186,49 @@ def test_timing_pieces_feed_each_head_its_real_input(tiny_mpnet):
             assert state[0].shape == (rows, 8 * 2 // rows, H)
             assert run_head(state, ids).shape == (2, 2)
         assert seen[0].shape == (2, dim)
+        h = state[0].numpy()
         if encoding == "bi":  # the features the heads were trained on, of the two sentences' pooled states
-            h = state[0].numpy()
             want = pair_features(h[0::2].mean(1)[:, None], h[1::2].mean(1)[:, None])[:, 0]
+        elif encoding == "cross":  # ... of the two halves of the one sequence
+            want = pair_features(h[:, :4].mean(1)[:, None], h[:, 4:].mean(1)[:, None])[:, 0]
+        if encoding is not None:
             np.testing.assert_allclose(seen[0].numpy(), want.astype(np.float32), rtol=2e-3, atol=2e-3)
     with pytest.raises(ValueError, match="odd"):
         timing_pieces(model, exit_head(4 * H, 2), "bi")[0](ids[:, :7])
+
+
+def test_cross_encoding_segment_means_and_build(tiny_mpnet, shared_data, tmp_path):
+    """--pair-encoding cross: one sequence per pair; the head reads the pair features of its two segments'
+    means (question part up to the first separator, the rest), checked against a plain forward pass."""
+    from simulator.profiling.frozen import build_frozen_profile, pooled_features
+
+    model, tok = tiny_mpnet
+    a, b = ["What is the capital of France?", "Who?"], ["Paris is the capital of France.", "Nobody at all knows."]
+    x, n = pooled_features(model, tok, a, b, 128, segments=True)
+    assert x.shape == (2, 3, 2, 32)
+    with torch.inference_mode():
+        for i in range(2):
+            enc = tok(a[i], b[i], return_tensors="pt")
+            assert n[i] == enc["input_ids"].shape[1]
+            hs = model(**enc, output_hidden_states=True).hidden_states[1:]
+            cut = int((enc["input_ids"][0] == tok.sep_token_id).nonzero()[0]) + 1
+            assert cut == len(tok(a[i])["input_ids"])  # <s> a </s>
+            for k, h in enumerate(hs):
+                np.testing.assert_allclose(x[i, k, 0], h[0, :cut].mean(0).numpy(), atol=2e-3, rtol=2e-3)
+                np.testing.assert_allclose(x[i, k, 1], h[0, cut:].mean(0).numpy(), atol=2e-3, rtol=2e-3)
+    with pytest.raises(ValueError, match="pairs"):
+        pooled_features(model, tok, a, None, 128, segments=True)
+    p = load_profile(build_frozen_profile("MRPC", tmp_path / "m.npz", shared_data / "glue", pair_encoding="cross",
+                                          max_train_samples=32, calib_size=40, epochs=1, threads=1,
+                                          cache=tmp_path / "cache", model=model, tokenizer=tok, log=lambda m: None))
+    man = p.meta["manifest"]
+    assert man["pair_encoding"].startswith("cross-encoder") and "one sequence" in man["timing"]["source"]
+    assert "Linear(128, 256)" in man["route"] and (p.timing.head_ms > 0).all()
+    src = read_file(shared_data / "glue", "MRPC", "dev")
+    i = int(p.eval.ids[0])
+    assert p.eval.tokens[0] == len(tok(src.text_a[i], src.text_b[i], truncation=True, max_length=128)["input_ids"])
+    assert list((tmp_path / "cache").glob("*-cross.npz"))
+    with pytest.raises(ValueError, match="pair_encoding"):
+        build_frozen_profile("MRPC", tmp_path / "x.npz", shared_data / "glue", pair_encoding="late",
+                             max_train_samples=32, calib_size=40, cache=tmp_path / "cache", model=model,
+                             tokenizer=tok, log=lambda m: None)

@@ -30,18 +30,34 @@ SEQ_LENS = (8, 16, 32, 64, 128)
 BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 HEAD_HIDDEN = 256
 PROJ_DIMS = 32
+# how a sentence pair reaches the frozen backbone; both give the head [u, v, |u-v|, u*v] at every layer:
+PAIR_ENCODINGS = {
+    "bi": "bi-encoder: each sentence encoded alone; head input [u, v, |u-v|, u*v] of the two sentences' pooled "
+          "layer-k states; tokens = both sentences'",
+    "cross": "cross-encoder: the pair as one sequence (<s> a </s></s> b </s>), so attention sees both; head input "
+             "[u, v, |u-v|, u*v] of the two segments' pooled layer-k states (u: up to the first separator)",
+}
+# per pair task, the encoding chosen on calib (profiles/README.md); other pair tasks: "bi"
+DEFAULT_PAIR_ENCODING: dict[str, str] = {}
 
 
 @torch.inference_mode()
 def pooled_features(model, tokenizer, text_a: list[str], text_b: list[str] | None, max_length: int,
-                    batch: int = 32, log: Callable[[str], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Masked-mean pooled hidden state after every layer [N, L, H] (float16) and token counts [N]."""
+                    batch: int = 32, log: Callable[[str], None] | None = None,
+                    segments: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Masked-mean pooled hidden state after every layer [N, L, H] (float16) and token counts [N].
+
+    ``segments`` (a pair encoded as one sequence, ``<s> a </s></s> b </s>``): the mean of each segment
+    separately, ``a`` = the tokens up to and including the first separator, ``b`` = the rest, as
+    [N, L, 2, H]; the two see each other through attention."""
+    if segments and text_b is None:
+        raise ValueError("segment pooling needs sentence pairs")
     enc = tokenizer(text_a, text_b, truncation=True, max_length=max_length)
     ids = enc["input_ids"]
     lengths = np.array([len(x) for x in ids])
     order = np.argsort(lengths, kind="stable")
     L, H = model.config.num_hidden_layers, model.config.hidden_size
-    out = np.zeros((len(ids), L, H), dtype=np.float16)
+    out = np.zeros((len(ids), L, 2, H) if segments else (len(ids), L, H), dtype=np.float16)
     pad = tokenizer.pad_token_id or 0
     t0 = time.perf_counter()
     for start in range(0, len(ids), batch):
@@ -53,8 +69,15 @@ def pooled_features(model, tokenizer, text_a: list[str], text_b: list[str] | Non
             x[r, :lengths[i]] = torch.tensor(ids[i])
             mask[r, :lengths[i]] = 1
         hs = model(input_ids=x, attention_mask=mask, output_hidden_states=True).hidden_states[1:]
-        m = mask.unsqueeze(-1).float()
-        pooled = torch.stack([(h * m).sum(1) / m.sum(1) for h in hs], dim=1)
+        if segments:
+            first_sep = (x == tokenizer.sep_token_id).int().argmax(1, keepdim=True)
+            in_a = (torch.arange(width)[None] <= first_sep).long()
+            masks = [(mask * in_a).unsqueeze(-1).float(), (mask * (1 - in_a)).unsqueeze(-1).float()]
+            pooled = torch.stack([torch.stack([(h * m).sum(1) / m.sum(1) for m in masks], dim=1) for h in hs],
+                                 dim=1)
+        else:
+            m = mask.unsqueeze(-1).float()
+            pooled = torch.stack([(h * m).sum(1) / m.sum(1) for h in hs], dim=1)
         out[idx] = pooled.numpy().astype(np.float16)
         if log and (start // batch) % 50 == 0:
             log(f"  features {start + len(idx)}/{len(ids)} ({time.perf_counter() - t0:.0f}s)")
@@ -124,6 +147,14 @@ def pca_projection(calib: np.ndarray, others: Sequence[np.ndarray], dims: int = 
             out[:, k] = (a[:, k].astype(np.float64) - mean) @ comp.T
     return outs
 
+TIMED_AS = {
+    None: "one sequence of s tokens, the head on its pooled state",
+    "bi": "a pair of s tokens run as two sequences of s/2 (one batch of 2B), the head on [u, v, |u-v|, u*v] of "
+          "their pooled states",
+    "cross": "a pair of s tokens run as one sequence, the head on [u, v, |u-v|, u*v] of its two halves' pooled "
+             "states",
+}
+
 
 def timing_pieces(model, head: torch.nn.Module, pair_encoding: str | None = None) -> tuple[Callable, list, Callable]:
     """``embed``, ``layers`` and ``head`` callables for :func:`.measure.timing_tables`, each fed what it really
@@ -132,10 +163,13 @@ def timing_pieces(model, head: torch.nn.Module, pair_encoding: str | None = None
     * ``None`` (single sentence): one sequence of ``s`` tokens; the head reads its mean-pooled state [B, H];
     * ``"bi"`` (bi-encoder pair, ``s`` = both sentences' tokens): two sequences of ``s / 2`` tokens run as
       one batch of 2B (the layers' real work); the head reads ``[u, v, |u-v|, u*v]`` of the two sentences'
-      mean-pooled states [B, 4H], as in training.
+      mean-pooled states [B, 4H], as in training;
+    * ``"cross"`` (the pair as one sequence of ``s`` tokens): one sequence; the head reads ``[u, v, |u-v|,
+      u*v]`` of the mean-pooled first and second halves [B, 4H] (the segments' real split varies by pair;
+      the cost does not).
     """
-    if pair_encoding not in (None, "bi"):
-        raise ValueError(f"pair_encoding must be None or 'bi', not {pair_encoding!r}")
+    if pair_encoding not in TIMED_AS:
+        raise ValueError(f"pair_encoding must be None, 'bi' or 'cross', not {pair_encoding!r}")
 
     def embed(ids):
         if pair_encoding == "bi":
@@ -153,6 +187,9 @@ def timing_pieces(model, head: torch.nn.Module, pair_encoding: str | None = None
         h = state[0]
         if pair_encoding == "bi":
             return head(pair_features_torch(h[0::2].mean(1), h[1::2].mean(1)))
+        if pair_encoding == "cross":
+            half = h.shape[1] // 2
+            return head(pair_features_torch(h[:, :half].mean(1), h[:, half:].mean(1)))
         return head(h.mean(1))
 
     return embed, layers, run_head
@@ -171,13 +208,48 @@ def measure_backbone(model, heads: list[torch.nn.Module], seq_lens: Sequence[int
                          warmup, seed)
 
 
+def cached_features(model, tok, text_a: list[str], text_b: list[str] | None, max_length: int,
+                    encoding: str | None, cache_file: Path, log: Callable[[str], None] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The head input of every layer [N, L, D] (float16) and token counts [N] of one split, computed once and
+    kept in ``cache_file``: pooled states ``x`` (single sentences), the two sentences' pooled states ``u``,
+    ``v`` ("bi"), or the two segments' means ``x`` [N, L, 2, H] of the joint sequence ("cross"). A "bi" cache
+    holding the pair features ``x`` [N, L, 4H] (older builds) is read as well."""
+    if cache_file.is_file():
+        z = np.load(cache_file)
+        if encoding == "bi" and "x" in z.files:
+            H = z["x"].shape[-1] // 4
+            u, v = z["x"][..., :H], z["x"][..., H:2 * H]
+        elif encoding == "bi":
+            u, v = z["u"], z["v"]
+        else:
+            x = z["x"]
+        tokens = z["tokens"]
+    elif encoding == "bi":  # each sentence alone; a pair's tokens are both sentences'
+        u, tu = pooled_features(model, tok, text_a, None, max_length, log=log)
+        v, tv = pooled_features(model, tok, text_b, None, max_length, log=log)
+        tokens = tu + tv
+        np.savez(cache_file, u=u, v=v, tokens=tokens)
+    else:
+        x, tokens = pooled_features(model, tok, text_a, text_b, max_length, log=log, segments=encoding == "cross")
+        np.savez(cache_file, x=x, tokens=tokens)
+    if encoding == "bi":
+        return pair_features(u, v), tokens
+    if encoding == "cross":
+        return pair_features(x[:, :, 0], x[:, :, 1]), tokens
+    return x, tokens
+
+
 def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, max_length: int = 128,
                          max_train_samples: int | None = 8000, calib_size: int | None = None,
                          epochs: int = 30, seed: int = 0, threads: int = 2, cache: Path | None = None,
+                         pair_encoding: str | None = None,
                          timing: dict[str, np.ndarray] | None = None, timing_source: str | None = None,
                          model=None, tokenizer=None, log: Callable[[str], None] | None = None) -> Path:
     """Features (cached as .npz in ``cache``), heads, projections and timing -> one profile file.
 
+    ``pair_encoding`` (pair tasks): ``"bi"`` or ``"cross"`` (:data:`PAIR_ENCODINGS`); default the task's entry
+    in :data:`DEFAULT_PAIR_ENCODING`, else ``"bi"``.
     ``timing``: a timing table to store instead of measuring one (``timing_source`` says where it came from;
     recorded in the manifest). ``model`` / ``tokenizer``: use these instead of all-mpnet-base-v2 (tests)."""
     from transformers import AutoModel, AutoTokenizer
@@ -219,19 +291,12 @@ def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, ma
     feats, toks = {}, {}
     t = time.perf_counter()
     pairs = parts["eval"].text_b is not None
+    encoding = (pair_encoding or DEFAULT_PAIR_ENCODING.get(task, "bi")) if pairs else None
+    if encoding not in (None, *PAIR_ENCODINGS):
+        raise ValueError(f"pair_encoding must be one of {', '.join(PAIR_ENCODINGS)}, not {pair_encoding!r}")
     for name, g in parts.items():
-        f = cache / f"{task.lower()}-{name}-{len(g)}-s{seed}-L{max_length}{'-bi' if pairs else ''}.npz"
-        if f.is_file():
-            z = np.load(f)
-            feats[name], toks[name] = z["x"], z["tokens"]
-        elif pairs:  # bi-encoder: each sentence alone, then pair features per layer
-            u, tu = pooled_features(model, tok, g.text_a, None, max_length, log=say)
-            v, tv = pooled_features(model, tok, g.text_b, None, max_length, log=say)
-            feats[name], toks[name] = pair_features(u, v), tu + tv
-            np.savez(f, x=feats[name], tokens=toks[name])
-        else:
-            feats[name], toks[name] = pooled_features(model, tok, g.text_a, g.text_b, max_length, log=say)
-            np.savez(f, x=feats[name], tokens=toks[name])
+        f = cache / f"{task.lower()}-{name}-{len(g)}-s{seed}-L{max_length}{'-' + encoding if pairs else ''}.npz"
+        feats[name], toks[name] = cached_features(model, tok, g.text_a, g.text_b, max_length, encoding, f, say)
         say(f"{name}: features {feats[name].shape} (mean {toks[name].mean():.1f} tokens)")
     extract_s = time.perf_counter() - t
     t = time.perf_counter()
@@ -245,13 +310,9 @@ def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, ma
     acc = {n: [float(a) for a in (s.logits.argmax(-1) == s.labels[:, None]).mean(0)] for n, s in splits.items()}
     say("eval accuracy per exit: " + " ".join(f"{100 * a:.1f}" for a in acc["eval"]))
     t = time.perf_counter()
-    encoding = "bi" if pairs else None
     if timing is None:
         tm = measure_backbone(model, heads, pair_encoding=encoding)
-        timing_source = ("measured in this build on this backbone: " +
-                         ("a pair of s tokens run as two sequences of s/2 (one batch of 2B), the head on "
-                          "[u, v, |u-v|, u*v] of their pooled states" if pairs else
-                          "one sequence of s tokens, the head on its pooled state"))
+        timing_source = "measured in this build on this backbone: " + TIMED_AS[encoding]
     else:
         tm, timing_source = timing, timing_source or "passed in by the caller (source not stated)"
     timing_s = time.perf_counter() - t
@@ -265,8 +326,7 @@ def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, ma
             "route": "frozen backbone, two-stage exit heads (DeeBERT-style second stage): per-layer MLP "
                      f"(LayerNorm, Linear({feats['eval'].shape[-1]}, {HEAD_HIDDEN}), GELU, dropout 0.1, "
                      f"Linear({HEAD_HIDDEN}, {len(names)})) on cached pooled features; no GPU was available",
-            "pair_encoding": ("bi-encoder: each sentence encoded alone; head input [u, v, |u-v|, u*v] of the "
-                              "pooled layer-k states; tokens = both sentences'") if pairs else None,
+            "pair_encoding": PAIR_ENCODINGS[encoding] if pairs else None,
             "sources": dict(sp.sha256), "split_sources": dict(sp.sources), "split_description": sp.description,
             "ids": "row index of the sample in its source file (0-based, header excluded)",
             "hyperparameters": {"epochs": epochs, "optimizer": "AdamW", "lr": 1e-3, "schedule": "one-cycle",
