@@ -100,6 +100,7 @@ def test_cli_flags_and_errors(shared_data, capsys):
     a = p.parse_args(["--task", "QNLI", "--backbone", "mpnet12", "--pair-encoding", "cross"])
     assert (a.backbone, a.pair_encoding) == ("mpnet12", "cross")
     assert p.parse_args(["--task", "QNLI"]).pair_encoding is None
+    assert p.parse_args(["--task", "QNLI", "--exit-input", "running-mean"]).exit_input == "running-mean"
     assert run(p.parse_args(["--task", "MNLI", "--data-dir", str(shared_data / "glue")])) == 1
     assert "unknown GLUE task" in capsys.readouterr().err
 
@@ -195,6 +196,30 @@ def test_timing_pieces_feed_each_head_its_real_input(tiny_mpnet):
             np.testing.assert_allclose(seen[0].numpy(), want.astype(np.float32), rtol=2e-3, atol=2e-3)
     with pytest.raises(ValueError, match="odd"):
         timing_pieces(model, exit_head(4 * H, 2), "bi")[0](ids[:, :7])
+    embed, layers, run_head = timing_pieces(model, exit_head(4 * H, 2).eval(), "cross", "running-mean")
+    with torch.inference_mode():
+        state = embed(ids)
+        for layer in layers:
+            state = layer(state)
+        assert run_head(state, ids).shape == (2, 2)
+    with pytest.raises(ValueError, match="exit_input"):
+        timing_pieces(model, head, None, "max")
+
+
+def test_exit_inputs_running_mean():
+    from simulator.profiling.frozen import exit_inputs, pair_features, running_mean
+
+    rng = np.random.default_rng(0)
+    u, v = rng.normal(size=(5, 4, 3)).astype(np.float16), rng.normal(size=(5, 4, 3)).astype(np.float16)
+    r = running_mean(u)
+    np.testing.assert_allclose(r[:, 0], u[:, 0].astype(np.float32))
+    np.testing.assert_allclose(r[:, 3], u.astype(np.float32).mean(1), rtol=1e-6)
+    np.testing.assert_array_equal(exit_inputs((u, v)), pair_features(u, v))
+    np.testing.assert_array_equal(exit_inputs((u, v), "running-mean"), pair_features(r, running_mean(v)))
+    np.testing.assert_array_equal(exit_inputs((u,), "running-mean"), r.astype(np.float16))
+    assert exit_inputs((u,)).dtype == np.float16 and exit_inputs((u, v)).shape == (5, 4, 12)
+    with pytest.raises(ValueError, match="exit_input"):
+        exit_inputs((u,), "max")
 
 
 def test_cross_encoding_segment_means_and_build(tiny_mpnet, shared_data, tmp_path):
@@ -227,8 +252,21 @@ def test_cross_encoding_segment_means_and_build(tiny_mpnet, shared_data, tmp_pat
     src = read_file(shared_data / "glue", "MRPC", "dev")
     i = int(p.eval.ids[0])
     assert p.eval.tokens[0] == len(tok(src.text_a[i], src.text_b[i], truncation=True, max_length=128)["input_ids"])
-    assert list((tmp_path / "cache").glob("*-cross.npz"))
+    assert list((tmp_path / "cache").glob("*-cross.npz")) and man["exit_input"].startswith("layer:")
     with pytest.raises(ValueError, match="pair_encoding"):
         build_frozen_profile("MRPC", tmp_path / "x.npz", shared_data / "glue", pair_encoding="late",
                              max_train_samples=32, calib_size=40, cache=tmp_path / "cache", model=model,
                              tokenizer=tok, log=lambda m: None)
+
+
+def test_qnli_defaults_to_the_choices_made_on_calib(tiny_mpnet, shared_data, tmp_path):
+    from simulator.profiling.frozen import TASK_CHOICES, build_frozen_profile
+
+    model, tok = tiny_mpnet
+    assert TASK_CHOICES["QNLI"] == {"pair_encoding": "cross", "exit_input": "running-mean"}
+    p = load_profile(build_frozen_profile("QNLI", tmp_path / "q.npz", shared_data / "glue", max_train_samples=32,
+                                          epochs=1, threads=1, cache=tmp_path / "cache", model=model,
+                                          tokenizer=tok, log=lambda m: None))
+    man = p.meta["manifest"]
+    assert man["pair_encoding"].startswith("cross-encoder") and man["exit_input"].startswith("running-mean:")
+    assert "running mean" in man["timing"]["source"] and (len(p.eval), len(p.calib)) == (1200, 400)

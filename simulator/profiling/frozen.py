@@ -7,8 +7,13 @@ on the cache: a small MLP (LayerNorm, Linear(D, 256), GELU, dropout 0.1, Linear(
 cross-entropy, the same number of epochs for every head. Sentence pairs are encoded as the backbone was
 trained (a bi-encoder: each sentence on its own), and the head at layer k reads SBERT's pair features
 [u, v, |u - v|, u * v] of the two sentences' pooled layer-k states (D = 4H); feeding the frozen
-sentence-embedding model "[CLS] a [SEP] b" instead left its deeper exits near chance on MRPC (67.9 %
-at layer 12, 77.9 % at layer 5). A pair's token count is the two sentences' together. Stored with the
+sentence-embedding model "[CLS] a [SEP] b" and mean-pooling the whole sequence left its deeper exits near
+chance on MRPC (67.9 % at layer 12, 77.9 % at layer 5). A pair's token count is the two sentences'
+together. Option ``pair_encoding="cross"``: the pair as one sequence, so attention sees both, and the head
+reads the pair features of the two segments' means (QNLI: better than bi on calib at every exit). Option
+``exit_input="running-mean"``: the head at exit k reads the running mean over layers 1..k of the pooled
+states (a frozen sentence-embedding model's top layers can be worse than its middle ones; everything up to
+layer k is computed when exit k is reached). Per-task choices: :data:`TASK_CHOICES`. Stored with the
 logits: a PCA projection of every exit's pooled input (fitted on calib, per layer), so clustering
 policies run without torch. Timing tables are measured on the backbone itself per layer, batch size and
 sequence length, each piece on the input it takes at inference (a bi-encoder pair as its two sentences,
@@ -37,8 +42,14 @@ PAIR_ENCODINGS = {
     "cross": "cross-encoder: the pair as one sequence (<s> a </s></s> b </s>), so attention sees both; head input "
              "[u, v, |u-v|, u*v] of the two segments' pooled layer-k states (u: up to the first separator)",
 }
-# per pair task, the encoding chosen on calib (profiles/README.md); other pair tasks: "bi"
-DEFAULT_PAIR_ENCODING: dict[str, str] = {}
+# what the head at exit k reads: that layer's pooled state(s), or their running mean over layers 1..k (all
+# computed by the time exit k is reached; a frozen backbone's top layers can be worse than its middle ones)
+EXIT_INPUTS = {
+    "layer": "the pooled state(s) of layer k",
+    "running-mean": "the running mean over layers 1..k of the pooled state(s) (one add per layer at inference)",
+}
+# per task, the choices made on calib (profiles/README.md); otherwise pair_encoding "bi", exit_input "layer"
+TASK_CHOICES: dict[str, dict[str, str]] = {"QNLI": {"pair_encoding": "cross", "exit_input": "running-mean"}}
 
 
 @torch.inference_mode()
@@ -147,6 +158,7 @@ def pca_projection(calib: np.ndarray, others: Sequence[np.ndarray], dims: int = 
             out[:, k] = (a[:, k].astype(np.float64) - mean) @ comp.T
     return outs
 
+
 TIMED_AS = {
     None: "one sequence of s tokens, the head on its pooled state",
     "bi": "a pair of s tokens run as two sequences of s/2 (one batch of 2B), the head on [u, v, |u-v|, u*v] of "
@@ -156,7 +168,8 @@ TIMED_AS = {
 }
 
 
-def timing_pieces(model, head: torch.nn.Module, pair_encoding: str | None = None) -> tuple[Callable, list, Callable]:
+def timing_pieces(model, head: torch.nn.Module, pair_encoding: str | None = None,
+                  exit_input: str = "layer") -> tuple[Callable, list, Callable]:
     """``embed``, ``layers`` and ``head`` callables for :func:`.measure.timing_tables`, each fed what it really
     takes at inference. A request of ``s`` tokens is, for ``pair_encoding``:
 
@@ -167,9 +180,15 @@ def timing_pieces(model, head: torch.nn.Module, pair_encoding: str | None = None
     * ``"cross"`` (the pair as one sequence of ``s`` tokens): one sequence; the head reads ``[u, v, |u-v|,
       u*v]`` of the mean-pooled first and second halves [B, 4H] (the segments' real split varies by pair;
       the cost does not).
+
+    ``exit_input="running-mean"``: the pooled states are first added into the running sum over layers and
+    scaled (see :data:`EXIT_INPUTS`).
     """
     if pair_encoding not in TIMED_AS:
         raise ValueError(f"pair_encoding must be None, 'bi' or 'cross', not {pair_encoding!r}")
+    if exit_input not in EXIT_INPUTS:
+        raise ValueError(f"exit_input must be one of {', '.join(EXIT_INPUTS)}, not {exit_input!r}")
+    n_layers = len(model.encoder.layer)
 
     def embed(ids):
         if pair_encoding == "bi":
@@ -186,11 +205,15 @@ def timing_pieces(model, head: torch.nn.Module, pair_encoding: str | None = None
     def run_head(state, ids):
         h = state[0]
         if pair_encoding == "bi":
-            return head(pair_features_torch(h[0::2].mean(1), h[1::2].mean(1)))
-        if pair_encoding == "cross":
+            pooled = [h[0::2].mean(1), h[1::2].mean(1)]
+        elif pair_encoding == "cross":
             half = h.shape[1] // 2
-            return head(pair_features_torch(h[:, :half].mean(1), h[:, half:].mean(1)))
-        return head(h.mean(1))
+            pooled = [h[:, :half].mean(1), h[:, half:].mean(1)]
+        else:
+            pooled = [h.mean(1)]
+        if exit_input == "running-mean":  # add into the running sum of the earlier layers, scale by 1 / k
+            pooled = [(torch.zeros_like(q) + q) / n_layers for q in pooled]
+        return head(pair_features_torch(*pooled) if pair_encoding else pooled[0])
 
     return embed, layers, run_head
 
@@ -198,23 +221,24 @@ def timing_pieces(model, head: torch.nn.Module, pair_encoding: str | None = None
 @torch.inference_mode()
 def measure_backbone(model, heads: list[torch.nn.Module], seq_lens: Sequence[int] = SEQ_LENS,
                      batch_sizes: Sequence[int] = BATCH_SIZES, repeats: int = 5, warmup: int = 1,
-                     seed: int = 0, pair_encoding: str | None = None) -> dict[str, np.ndarray]:
+                     seed: int = 0, pair_encoding: str | None = None,
+                     exit_input: str = "layer") -> dict[str, np.ndarray]:
     """Median ms of the embeddings, each encoder layer and one exit head (pool + MLP), per batch and length;
     the head is the last trained one, on the input of ``pair_encoding`` (see :func:`timing_pieces`)."""
     from .measure import timing_tables
 
-    embed, layers, head = timing_pieces(model, heads[-1], pair_encoding)
+    embed, layers, head = timing_pieces(model, heads[-1], pair_encoding, exit_input)
     return timing_tables(embed, layers, head, int(model.config.vocab_size), seq_lens, batch_sizes, repeats,
                          warmup, seed)
 
 
 def cached_features(model, tok, text_a: list[str], text_b: list[str] | None, max_length: int,
                     encoding: str | None, cache_file: Path, log: Callable[[str], None] | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """The head input of every layer [N, L, D] (float16) and token counts [N] of one split, computed once and
-    kept in ``cache_file``: pooled states ``x`` (single sentences), the two sentences' pooled states ``u``,
-    ``v`` ("bi"), or the two segments' means ``x`` [N, L, 2, H] of the joint sequence ("cross"). A "bi" cache
-    holding the pair features ``x`` [N, L, 4H] (older builds) is read as well."""
+                    ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The pooled states of one split, each [N, L, H] (float16), and its token counts [N], computed once and
+    kept in ``cache_file``: ``(x,)`` for single sentences, the two sentences' ``(u, v)`` ("bi"), or the two
+    segments' means of the joint sequence ("cross", stored as ``x`` [N, L, 2, H]). A "bi" cache holding the
+    pair features ``x`` [N, L, 4H] (older builds) is read as well."""
     if cache_file.is_file():
         z = np.load(cache_file)
         if encoding == "bi" and "x" in z.files:
@@ -234,22 +258,38 @@ def cached_features(model, tok, text_a: list[str], text_b: list[str] | None, max
         x, tokens = pooled_features(model, tok, text_a, text_b, max_length, log=log, segments=encoding == "cross")
         np.savez(cache_file, x=x, tokens=tokens)
     if encoding == "bi":
-        return pair_features(u, v), tokens
+        return (u, v), tokens
     if encoding == "cross":
-        return pair_features(x[:, :, 0], x[:, :, 1]), tokens
-    return x, tokens
+        return (x[:, :, 0], x[:, :, 1]), tokens
+    return (x,), tokens
+
+
+def running_mean(x: np.ndarray) -> np.ndarray:
+    """Mean over layers 1..k at every layer k (axis 1), float32."""
+    k = np.arange(1, x.shape[1] + 1, dtype=np.float32).reshape(1, -1, *([1] * (x.ndim - 2)))
+    return np.cumsum(x.astype(np.float32), axis=1) / k
+
+
+def exit_inputs(states: tuple[np.ndarray, ...], exit_input: str = "layer") -> np.ndarray:
+    """The heads' inputs [N, L, D] (float16) from the pooled states: one state as it is, two as pair features."""
+    if exit_input == "running-mean":
+        states = tuple(running_mean(s) for s in states)
+    elif exit_input != "layer":
+        raise ValueError(f"exit_input must be one of {', '.join(EXIT_INPUTS)}, not {exit_input!r}")
+    return pair_features(*states) if len(states) == 2 else states[0].astype(np.float16)
 
 
 def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, max_length: int = 128,
                          max_train_samples: int | None = 8000, calib_size: int | None = None,
                          epochs: int = 30, seed: int = 0, threads: int = 2, cache: Path | None = None,
-                         pair_encoding: str | None = None,
+                         pair_encoding: str | None = None, exit_input: str | None = None,
                          timing: dict[str, np.ndarray] | None = None, timing_source: str | None = None,
                          model=None, tokenizer=None, log: Callable[[str], None] | None = None) -> Path:
     """Features (cached as .npz in ``cache``), heads, projections and timing -> one profile file.
 
-    ``pair_encoding`` (pair tasks): ``"bi"`` or ``"cross"`` (:data:`PAIR_ENCODINGS`); default the task's entry
-    in :data:`DEFAULT_PAIR_ENCODING`, else ``"bi"``.
+    ``pair_encoding`` (pair tasks): ``"bi"`` or ``"cross"`` (:data:`PAIR_ENCODINGS`); ``exit_input``:
+    ``"layer"`` or ``"running-mean"`` (:data:`EXIT_INPUTS`); defaults: the task's entry in
+    :data:`TASK_CHOICES`, else ``"bi"`` and ``"layer"``.
     ``timing``: a timing table to store instead of measuring one (``timing_source`` says where it came from;
     recorded in the manifest). ``model`` / ``tokenizer``: use these instead of all-mpnet-base-v2 (tests)."""
     from transformers import AutoModel, AutoTokenizer
@@ -291,12 +331,17 @@ def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, ma
     feats, toks = {}, {}
     t = time.perf_counter()
     pairs = parts["eval"].text_b is not None
-    encoding = (pair_encoding or DEFAULT_PAIR_ENCODING.get(task, "bi")) if pairs else None
+    choices = TASK_CHOICES.get(task, {})
+    encoding = (pair_encoding or choices.get("pair_encoding", "bi")) if pairs else None
+    exit_input = exit_input or choices.get("exit_input", "layer")
     if encoding not in (None, *PAIR_ENCODINGS):
         raise ValueError(f"pair_encoding must be one of {', '.join(PAIR_ENCODINGS)}, not {pair_encoding!r}")
+    if exit_input not in EXIT_INPUTS:
+        raise ValueError(f"exit_input must be one of {', '.join(EXIT_INPUTS)}, not {exit_input!r}")
     for name, g in parts.items():
         f = cache / f"{task.lower()}-{name}-{len(g)}-s{seed}-L{max_length}{'-' + encoding if pairs else ''}.npz"
-        feats[name], toks[name] = cached_features(model, tok, g.text_a, g.text_b, max_length, encoding, f, say)
+        states, toks[name] = cached_features(model, tok, g.text_a, g.text_b, max_length, encoding, f, say)
+        feats[name] = exit_inputs(states, exit_input)
         say(f"{name}: features {feats[name].shape} (mean {toks[name].mean():.1f} tokens)")
     extract_s = time.perf_counter() - t
     t = time.perf_counter()
@@ -311,8 +356,9 @@ def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, ma
     say("eval accuracy per exit: " + " ".join(f"{100 * a:.1f}" for a in acc["eval"]))
     t = time.perf_counter()
     if timing is None:
-        tm = measure_backbone(model, heads, pair_encoding=encoding)
-        timing_source = "measured in this build on this backbone: " + TIMED_AS[encoding]
+        tm = measure_backbone(model, heads, pair_encoding=encoding, exit_input=exit_input)
+        timing_source = "measured in this build on this backbone: " + TIMED_AS[encoding] + \
+            ("; running mean: one add and one scale before the head" if exit_input == "running-mean" else "")
     else:
         tm, timing_source = timing, timing_source or "passed in by the caller (source not stated)"
     timing_s = time.perf_counter() - t
@@ -327,6 +373,7 @@ def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, ma
                      f"(LayerNorm, Linear({feats['eval'].shape[-1]}, {HEAD_HIDDEN}), GELU, dropout 0.1, "
                      f"Linear({HEAD_HIDDEN}, {len(names)})) on cached pooled features; no GPU was available",
             "pair_encoding": PAIR_ENCODINGS[encoding] if pairs else None,
+            "exit_input": f"{exit_input}: {EXIT_INPUTS[exit_input]}",
             "sources": dict(sp.sha256), "split_sources": dict(sp.sources), "split_description": sp.description,
             "ids": "row index of the sample in its source file (0-based, header excluded)",
             "hyperparameters": {"epochs": epochs, "optimizer": "AdamW", "lr": 1e-3, "schedule": "one-cycle",
