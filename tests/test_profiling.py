@@ -166,6 +166,7 @@ def test_frozen_pair_build_times_the_pair_head(tiny_mpnet, shared_data, tmp_path
     q = load_profile(build_frozen_profile("MRPC", tmp_path / "mrpc2.npz", shared_data / "glue", timing=given,
                                           timing_source="copied from mrpc.npz", **kw))
     assert np.array_equal(q.timing.layer_ms, t.layer_ms) and np.array_equal(q.eval.logits, p.eval.logits)
+    assert man["features_read_from_cache"] == [] and len(q.meta["manifest"]["features_read_from_cache"]) == 3
     assert q.meta["manifest"]["timing"]["source"] == "copied from mrpc.npz"
 
 

@@ -338,8 +338,11 @@ def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, ma
         raise ValueError(f"pair_encoding must be one of {', '.join(PAIR_ENCODINGS)}, not {pair_encoding!r}")
     if exit_input not in EXIT_INPUTS:
         raise ValueError(f"exit_input must be one of {', '.join(EXIT_INPUTS)}, not {exit_input!r}")
+    from_cache = []
     for name, g in parts.items():
         f = cache / f"{task.lower()}-{name}-{len(g)}-s{seed}-L{max_length}{'-' + encoding if pairs else ''}.npz"
+        if f.is_file():
+            from_cache.append(f.name)
         states, toks[name] = cached_features(model, tok, g.text_a, g.text_b, max_length, encoding, f, say)
         feats[name] = exit_inputs(states, exit_input)
         say(f"{name}: features {feats[name].shape} (mean {toks[name].mean():.1f} tokens)")
@@ -381,7 +384,8 @@ def build_frozen_profile(task: str, out: str | Path, data_dir: str | Path, *, ma
                                 "max_train_samples": max_train_samples, "threads": int(threads)},
             "seed": seed, "train_samples": len(train), "train_pool": len(sp.train),
             "projection": f"PCA to {PROJ_DIMS} dims per layer, fitted on calib (<split>_proj, float16)",
-            "feature_wall_time_s": round(extract_s, 1), "head_train_wall_time_s": round(train_s, 1),
+            "feature_wall_time_s": round(extract_s, 1), "features_read_from_cache": from_cache,
+            "head_train_wall_time_s": round(train_s, 1),
             "timing_wall_time_s": round(timing_s, 1), "wall_time_s": round(time.perf_counter() - t_start, 1),
             "accuracy": acc, "mean_tokens": {n: float(v.mean()) for n, v in toks.items()},
             "timing": {"source": timing_source,
