@@ -183,6 +183,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone", choices=("minilm6", "mpnet12"), default="minilm6",
                         help="minilm6: fine-tune all-MiniLM-L6-v2 with its exits (default); mpnet12: the 12-layer "
                              "all-mpnet-base-v2 (extra 'mpnet'), frozen, exit heads trained on cached features")
+    parser.add_argument("--pair-encoding", choices=("bi", "cross"), default=None,
+                        help="mpnet12, sentence-pair tasks: bi (each sentence alone, as the backbone was trained) or "
+                             "cross (the pair as one sequence, attention sees both); default per task, "
+                             "see frozen.TASK_CHOICES (else bi)")
+    parser.add_argument("--exit-input", choices=("layer", "running-mean"), default=None,
+                        help="mpnet12: the head at exit k reads layer k's pooled state(s) or their running mean "
+                             "over layers 1..k; default per task, see frozen.TASK_CHOICES (else layer)")
 
 
 def default_out(task: str, model: str | None) -> str:
@@ -197,7 +204,9 @@ def run_frozen(args: argparse.Namespace) -> int:
 
     out = args.out
     kwargs = {k: v for k, v in (("max_length", args.max_length), ("max_train_samples", args.max_train_samples),
-                                ("calib_size", args.calib_size)) if v is not None}
+                                ("calib_size", args.calib_size),
+                                ("pair_encoding", getattr(args, "pair_encoding", None)),
+                                ("exit_input", getattr(args, "exit_input", None))) if v is not None}
     if args.epochs is not None:
         kwargs["epochs"] = int(args.epochs)
     try:
