@@ -17,6 +17,7 @@ from itertools import islice
 from typing import Any, ClassVar
 
 import numpy as np
+from numba import njit
 
 from .errors import ConfigError, unknown_key
 from .schema import _short, build, positive, require
@@ -268,13 +269,11 @@ class Lognormal(BandwidthSpec):
         mu = math.log(self.mean_mbps) - sigma**2 / 2
         innov, rho = sigma * math.sqrt(1 - self.correlation**2), self.correlation
         x = mu + sigma * rng.standard_normal()
-        exp = math.exp
-        while True:  # normals drawn in blocks: the same numbers as one at a time (the path has its own stream)
-            mbps = []
-            for eps in rng.standard_normal(256).tolist():
-                mbps.append(exp(x))
-                x = mu + rho * (x - mu) + innov * eps
-            yield np.full(256, self.interval_s), np.asarray(mbps)
+        size = 32
+        while True:  # normals drawn in growing blocks: the same numbers as one at a time (its own stream)
+            mbps, x = _ar1_exp(x, mu, rho, innov, rng.standard_normal(size))
+            yield np.full(size, self.interval_s), mbps
+            size = min(2 * size, 4096)
 
     def long_run_mbps(self) -> float:
         return self.mean_mbps
@@ -297,6 +296,17 @@ def check_capacity(spec: BandwidthSpec, path: str) -> float:
     require(mean >= MIN_MBPS, f"'{path}' has a long-run mean of {mean:.3g} Mbit/s, below the minimum "
                               f"{MIN_MBPS:g} Mbit/s (1 kbit/s): its transfers would not end")
     return mean
+
+
+@njit(cache=True)
+def _ar1_exp(x: float, mu: float, rho: float, innov: float, eps: np.ndarray) -> tuple[np.ndarray, float]:
+    """``exp`` of the AR(1) log-bandwidth path from ``x`` driven by ``eps``, and the next state (the
+    arithmetic of a plain Python loop, compiled)."""
+    out = np.empty(eps.shape[0])
+    for k in range(eps.shape[0]):
+        out[k] = math.exp(x)
+        x = mu + rho * (x - mu) + innov * eps[k]
+    return out, x
 
 
 def _where(value: Any, path: str) -> dict[str, str]:

@@ -116,12 +116,30 @@ def _task(args: tuple[Scenario, str | dict, int, bool]) -> SimResult:
     return simulate_policy(sc, spec, rep, record_timeline=record)
 
 
+def simulate_condition(sc: Scenario, replication: int, record_timeline: bool = False) -> list[SimResult]:
+    """Every policy of ``sc`` for one replication, in order, sharing their inputs where the engine can
+    (the fast engine's network, bandwidth paths and requests)."""
+    from .fast.engine import shared_inputs
+
+    with shared_inputs():
+        return [simulate_policy(sc, spec, replication, record_timeline=record_timeline) for spec in sc.policies]
+
+
 def run_scenario(sc: Scenario, executor: Executor | None = None, progress: bool = False) -> RunResult:
     """Simulate every policy on the same request stream for each replication."""
     wall = time.perf_counter()
     tasks = [(sc, spec, rep, sc.timeline and rep == 0)
              for rep in range(sc.replications) for spec in sc.policies]
-    mapped = executor.map(_task, tasks) if executor is not None else map(_task, tasks)
+    if executor is None:  # in this process: the policies of a replication share their inputs
+        from .fast.engine import shared_inputs
+
+        def in_process():
+            with shared_inputs():
+                yield from map(_task, tasks)
+
+        mapped = in_process()
+    else:
+        mapped = executor.map(_task, tasks)
     if progress:
         from tqdm import tqdm
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from functools import cached_property
 
 import numpy as np
@@ -75,12 +76,29 @@ class _Stations:
             self.what += [(kind, i, j) for j in range(len(net.devices[at]))]
 
 
+_SHARED = threading.local()
+
+
+@contextmanager
+def shared_inputs():
+    """Within this block, the policies of one scenario object and replication simulated one after another
+    share their :class:`Condition` (network, bandwidth paths, requests) instead of each building its own:
+    what ``run`` and ``sweep`` use. Outside it every simulation builds its inputs afresh."""
+    before = getattr(_SHARED, "on", False)
+    _SHARED.on = True
+    try:
+        yield
+    finally:
+        _SHARED.on = before
+        if not before:
+            _SHARED.last = None
+
+
 class Condition:
     """What every policy of one replication of a scenario shares: the network (its bandwidth paths are
     the same realisations for all), the requests (arrivals, births, mobiles, samples), the stations.
-    Built once and kept for the next policy of the same scenario object and replication."""
-
-    _last = threading.local()
+    Inside :func:`shared_inputs`, built once and kept for the next policy of the same scenario object and
+    replication."""
 
     def __init__(self, sc: Scenario, replication: int, split: str):
         self.sc, self.replication, self.split_name = sc, replication, split
@@ -93,9 +111,11 @@ class Condition:
 
     @classmethod
     def of(cls, sc: Scenario, replication: int, split: str = "eval") -> Condition:
-        last = getattr(cls._last, "value", None)
+        if not getattr(_SHARED, "on", False):
+            return cls(sc, replication, split)
+        last = getattr(_SHARED, "last", None)
         if last is None or last.sc is not sc or last.replication != replication or last.split_name != split:
-            last = cls._last.value = cls(sc, replication, split)
+            last = _SHARED.last = cls(sc, replication, split)
         return last
 
     def requests(self):

@@ -44,11 +44,11 @@ class RunTask:
 def run_one(task: RunTask) -> dict[str, Any]:
     """Simulate every policy of one run; returns ``{"rows": [...]}`` or ``{"error": "..."}``."""
     from ..config import scenario_from_dict
-    from ..runner import replication_rows, simulate_policy
+    from ..runner import replication_rows, simulate_condition
 
     try:
         sc = scenario_from_dict(task.config, Path(task.base_dir))
-        results = [simulate_policy(sc, spec, task.replication, record_timeline=False) for spec in sc.policies]
+        results = simulate_condition(sc, task.replication)
         table = replication_rows(sc, results)
         del results
         rows = []
