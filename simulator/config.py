@@ -228,6 +228,10 @@ class Scenario:
             if t.failures is not None and t.failures.mtbf_s is not None:
                 bound(horizon / (t.failures.mtbf_s + t.failures.mttr_s) * t.count, f"tiers.{name}.failures.mtbf_s",
                       "failures")
+        for lname, link in self.links.items():
+            if link.failures is not None and link.failures.mtbf_s is not None:
+                bound(horizon / (link.failures.mtbf_s + link.failures.mttr_s) * self.tiers[link.from_tier].count,
+                      f"links.{lname}.failures.mtbf_s", "link failures")
         if self.mobility is not None and self.mobility.mean_dwell_s is not None:
             bound(horizon / self.mobility.mean_dwell_s * mobiles, "mobility.mean_dwell_s", "handovers")
         steps = 0.0
@@ -280,6 +284,7 @@ class Scenario:
         for lname, link in self.links.items():
             if link.from_tier is not None and link.from_tier == link.to_tier:
                 require(not link.shared, f"'links.{lname}': a peer link cannot be shared")
+                require(link.failures is None, f"'links.{lname}.failures': a peer link cannot fail")
 
     def _resolve_links(self) -> None:
         """Check ``from``/``to`` of every link and fill them in where omitted (consecutive tiers in order)."""

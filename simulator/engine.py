@@ -75,76 +75,87 @@ class Simulation:
         queue_s, compute_s = [0.0] * n_t, [0.0] * n_t
         nbytes_link = [0] * len(links)
         transfer_s = e_compute = e_radio = offload = 0.0
-        route = []
         cur, layer, exit_layer, dropped_at = 0, 1, 0, -1
         base, failovers, reason, tried = 0, 0, "", set()  # base: layers the mobile holds the state of
+        route, lost, at = [], "", 0  # lost: the device or link that lost the request's work, at: its tier
         rrc = self.rrc.setdefault(rid, RrcCharge()) if live.rrc is not None else None
         path = net.attachment_at(m, arrival)  # pinned at birth (simulator/mobility.py)
         owner = plan.tiers
-        while not exit_layer:
-            tier = owner[layer - 1]
-            if tier != cur:
-                nbytes = net.transfer_bytes(tokens, layer - 1)
-                offload += net.cost.route_offload.get((cur, tier), 0.0)
-                for link in net.route(cur, tier):
+        while True:  # the walk; work lost to a failure resumes from the mobile's state (failures.py)
+            while not exit_layer:
+                tier = owner[layer - 1]
+                if tier != cur:
+                    nbytes = net.transfer_bytes(tokens, layer - 1)
+                    offload += net.cost.route_offload.get((cur, tier), 0.0)
+                    for link in net.route(cur, tier):
+                        t0 = env.now
+                        sent = yield from live.send(m, link, nbytes, path, rrc, True)
+                        transfer_s += env.now - t0
+                        nbytes_link[link] += nbytes
+                        if sent is None:  # lost on a failed link: as if ``tier`` had failed
+                            lost, at = links[link].name, tier
+                            break
+                        offload += net.cost.link_offload[link]
+                        route.append(links[link].name)
+                        if links[link].src == 0 and radio is not None:
+                            e_radio += radio.energy_j(nbytes * 8.0, sent[1], sending=True)
+                    if lost:
+                        break
+                    cur = tier
+                work, heads, end, exit_layer, plan = next_stretch(policy, req, view, plan, layer, net.tables[tier])
+                owner = plan.tiers
+                stretch = Stretch(work, tokens, layer, exit_layer or end, heads, layer == 1) if batching[tier] else None
+                peer = live.peer_for(tier, path[tier]) if offloads[tier] is not None else None
+                if peer is None:
+                    service = yield from live.serve(m, tier, work, stretch, path)
+                else:  # horizontal offload: the stretch runs on a peer of the tier and comes back (offload.py)
+                    link = offloads[tier]
+                    nbytes = net.transfer_bytes(tokens, layer - 1)
                     t0 = env.now
-                    _, tx = yield from live.send(m, link, nbytes, path, rrc, True)
+                    yield from live.send(m, link, nbytes, path, rrc, True)
                     transfer_s += env.now - t0
                     nbytes_link[link] += nbytes
                     offload += net.cost.link_offload[link]
                     route.append(links[link].name)
-                    if links[link].src == 0 and radio is not None:
-                        e_radio += radio.energy_j(nbytes * 8.0, tx, sending=True)
-                cur = tier
-            work, heads, end, exit_layer, plan = next_stretch(policy, req, view, plan, layer, net.tables[tier])
-            owner = plan.tiers
-            stretch = Stretch(work, tokens, layer, exit_layer or end, heads, layer == 1) if batching[tier] else None
-            peer = live.peer_for(tier, path[tier]) if offloads[tier] is not None else None
-            if peer is None:
-                service = yield from live.serve(m, tier, work, stretch, path)
-            else:  # horizontal offload: the stretch runs on a peer of the tier and comes back (offload.py)
-                link = offloads[tier]
-                nbytes = net.transfer_bytes(tokens, layer - 1)
-                t0 = env.now
-                yield from live.send(m, link, nbytes, path, rrc, True)
-                transfer_s += env.now - t0
-                nbytes_link[link] += nbytes
-                offload += net.cost.link_offload[link]
-                route.append(links[link].name)
-                service = yield from live.serve(m, tier, work, stretch, [*path[:tier], peer, *path[tier + 1:]])
-                if not service.failed and not service.dropped:
-                    nbytes = net.payload.reply_bytes if exit_layer else net.transfer_bytes(tokens, end)
-                    t0 = env.now
-                    yield from live.send(m, link, nbytes, path, rrc, False)
-                    transfer_s += env.now - t0
-                    nbytes_link[link] += nbytes
-            if service.failed:  # lost to a failure; the client notices after its timeout (failures.py)
+                    service = yield from live.serve(m, tier, work, stretch, [*path[:tier], peer, *path[tier + 1:]])
+                    if not service.failed and not service.dropped:
+                        nbytes = net.payload.reply_bytes if exit_layer else net.transfer_bytes(tokens, end)
+                        t0 = env.now
+                        yield from live.send(m, link, nbytes, path, rrc, False)
+                        transfer_s += env.now - t0
+                        nbytes_link[link] += nbytes
+                if service.failed:  # lost to a failure of the device
+                    queue_s[tier] += service.queue_s
+                    compute_s[tier] += service.compute_s
+                    lost, at, exit_layer = net.tiers[tier].name, tier, 0
+                    break
+                if service.dropped:
+                    dropped_at, exit_layer = tier, 0
+                    break
                 queue_s[tier] += service.queue_s
                 compute_s[tier] += service.compute_s
-                yield env.timeout(self.failover.timeout_s)
-                new = failover_plan(self.failover.rule, plan, tier, base, tried, n_t)
-                if new is None:
-                    reason, exit_layer = failed_reason(net.tiers[tier].name, self.failover.rule, tier), 0
-                    break
-                plan, owner, layer, cur, exit_layer, failovers = new, new.tiers, base + 1, 0, 0, failovers + 1
-                continue
-            if service.dropped:
-                dropped_at, exit_layer = tier, 0
+                if tier == 0:
+                    e_compute += service.energy_j
+                    base = end
+                layer = end + 1
+            if not lost and dropped_at < 0 and cur > 0:
+                for link in reversed(net.route(0, cur)):
+                    t0 = env.now
+                    sent = yield from live.send(m, link, net.payload.reply_bytes, path, rrc, False)
+                    transfer_s += env.now - t0
+                    if sent is None:  # the reply is lost: as if ``cur`` had failed after computing
+                        lost, at, exit_layer = links[link].name, cur, 0
+                        break
+                    if links[link].src == 0 and radio is not None:
+                        e_radio += radio.energy_j(net.payload.reply_bytes * 8.0, sent[1], sending=False)
+            if not lost:
                 break
-            queue_s[tier] += service.queue_s
-            compute_s[tier] += service.compute_s
-            if tier == 0:
-                e_compute += service.energy_j
-                base = end
-            layer = end + 1
-        if dropped_at < 0 and not reason and cur > 0:
-            reply = net.payload.reply_bytes
-            for link in reversed(net.route(0, cur)):
-                t0 = env.now
-                _, tx = yield from live.send(m, link, reply, path, rrc, False)
-                transfer_s += env.now - t0
-                if links[link].src == 0 and radio is not None:
-                    e_radio += radio.energy_j(reply * 8.0, tx, sending=False)
+            yield env.timeout(self.failover.timeout_s)  # the client notices the loss, applies its rule
+            new = failover_plan(self.failover.rule, plan, at, base, tried, n_t)
+            if new is None:
+                reason = failed_reason(lost, self.failover.rule, at)
+                break
+            plan, owner, layer, cur, exit_layer, failovers, lost = new, new.tiers, base + 1, 0, 0, failovers + 1, ""
         finish = env.now
         e_radio += rrc.energy_j if rrc is not None else 0.0
         self.log.append(rid, m, sample, tokens, arrival, finish, exit_layer, cur, dropped_at, transfer_s,

@@ -16,6 +16,20 @@ failover rule (``failover: {rule, timeout_ms}`` on the policy, else the scenario
 
 The client cannot see whether a device is up: a retry may land on a device that is down as well, and
 costs another timeout. A failure of the mobile itself always ends the request (nowhere to fall back).
+
+Links fail the same way (``links.<name>.failures``, the same keys): each channel of the link (the link at
+one device of its lower tier, both directions together) has its own down windows, its MTBF/MTTR drawn
+from its own stream (``LINK_FAILURES``, link and device index). A message is lost when the channel is
+down when it is handed to it, or goes down before the message has arrived (while it waits behind
+earlier messages, is transmitted or propagates): everything in a channel is lost at the instant it
+fails, and the transmitter is free again when it recovers. A lost message loses the request's work at
+the tier the message was going to, or, for the reply on its way down to the mobile, at the tier that
+sent it: the client notices ``timeout_ms`` after the loss and applies its rule exactly as if that tier
+had failed, with reason ``down:<link>`` (``down:<link>;no_retry_target`` under ``retry``). So a lost
+reply is recomputed: on the mobile (``local``), on another tier (``retry``, which counts the sending tier
+as tried), or the request fails (``drop``). A retry's route may cross the same down link again and
+cost another timeout. A lost message books no radio energy; the channel's ``bits_sent`` counts it in
+full, its ``busy_s`` only up to the loss. Shared links and peer links cannot fail (refused).
 """
 
 from __future__ import annotations
@@ -142,6 +156,43 @@ class Health:
             for proc in list(self._inflight):
                 if proc.is_alive:
                     proc.interrupt("failure")
+            yield env.timeout(end - env.now)
+            self.down = False
+
+    def down_s(self, until: float) -> float:
+        """Seconds spent down up to ``until``."""
+        return sum(min(b, until) - a for a, b in self.windows if a < until)
+
+
+class LinkHealth:
+    """Up/down state of one channel of a link (both directions); a failure loses every message in it."""
+
+    def __init__(self, env: simpy.Environment, channels: list):
+        self.env = env
+        self.channels = channels  # the up and down Channel of this link at one device of its lower tier
+        self.down = False
+        self.up_at = 0.0  # end of the current down window
+        self.failures = 0
+        self.windows: list[tuple[float, float]] = []
+        self.lost = env.event()  # succeeds at the next failure (then replaced)
+
+    def is_down(self) -> bool:
+        """True while inside a down window ``[start, end)``."""
+        return self.down and self.env.now < self.up_at
+
+    def run(self, windows):
+        """SimPy process body: go down and back up at each window; a failure empties the channels."""
+        env = self.env
+        for start, end in windows:
+            if start > env.now:
+                yield env.timeout(start - env.now)
+            self.down, self.up_at = True, end
+            self.failures += 1
+            self.windows.append((start, end))
+            event, self.lost = self.lost, env.event()
+            event.succeed()
+            for ch in self.channels:
+                ch.cut(env.now)
             yield env.timeout(end - env.now)
             self.down = False
 

@@ -9,7 +9,7 @@ import simpy
 from .background import run_background
 from .batching import BatchingDevice
 from .device import Device, Service
-from .failures import Health
+from .failures import Health, LinkHealth
 from .network import Channel
 from .offload import choose_peer
 from .radio import RadioState
@@ -44,11 +44,19 @@ class LiveNetwork:
         self.rrc = [RadioState(rrc) for _ in network.devices[0]] if rrc is not None else None  # per mobile
         self.health = {(d.tier, d.index): Health(env, self.devices[d.tier][d.index])
                        for tier in network.devices for d in tier if d.failures is not None}
+        self.link_health: dict[tuple[int, int], LinkHealth] = {}  # (link, channel) of links that fail
+        for link, chans in zip(network.links, network.channels, strict=True):
+            for c in chans:
+                if c.failures is not None:
+                    pair = [self.up[link.index][c.index], self.down[link.index][c.index]]
+                    h = self.link_health[(link.index, c.index)] = LinkHealth(env, pair)
+                    for ch in pair:
+                        ch.health = h
 
     @property
     def failing(self) -> bool:
-        """True when some device of the scenario can fail."""
-        return bool(self.health)
+        """True when some device or link of the scenario can fail."""
+        return bool(self.health) or bool(self.link_health)
 
     def start(self, horizon: float) -> None:
         """Start the failure and background processes (until ``horizon``, the last request's arrival)."""
@@ -60,6 +68,11 @@ class LiveNetwork:
                 if d.background is not None:
                     serve = self.health[(d.tier, d.index)].serve if d.failures else self.devices[d.tier][d.index].serve
                     self.env.process(run_background(self.env, serve, d.background, d.background_rng, horizon))
+        for chans in self.network.channels:
+            for c in chans:
+                if c.failures is not None:
+                    windows = c.failures.windows(c.failure_rng, horizon)
+                    self.env.process(self.link_health[(c.link, c.index)].run(windows))
 
     def serve(self, mobile: int, tier: int, work_s: float, stretch=None, path: list[int] | None = None):
         """SimPy process body: serve ``work_s`` on the device of ``tier`` on ``mobile``'s path (a Service);
@@ -110,7 +123,8 @@ class LiveNetwork:
 
     def send(self, mobile: int, link: int, nbytes: float, path: list[int], rrc, up: bool):
         """SimPy process body: ``nbytes`` over ``link`` (up or down) on the request's path, through the
-        mobile's RRC state machine when the link leaves the mobile and the radio has one; (wait, tx)."""
+        mobile's RRC state machine when the link leaves the mobile and the radio has one; (wait, tx), or
+        None when the message is lost to a failure of the link (simulator/failures.py)."""
         ch = self.uplink(mobile, link, path) if up else self.downlink(mobile, link, path)
         if rrc is not None and self.network.links[link].src == 0:
             return (yield from self.rrc[mobile].transmit(self.env, ch, nbytes, rrc, up))

@@ -15,6 +15,7 @@ from typing import Any
 import simpy
 
 from .bandwidth import BandwidthPath, BandwidthSpec, check_capacity, parse_bandwidth
+from .failures import FailureSpec
 from .schema import positive, require
 
 BYTES_PER_VALUE = {"fp32": 4, "fp16": 2, "int8": 1}
@@ -48,8 +49,11 @@ class LinkConfig:
     ewma_weight: float = 0.3
     from_tier: str | None = field(default=None, metadata={"key": "from"})
     to_tier: str | None = field(default=None, metadata={"key": "to"})
+    failures: FailureSpec | None = None  # down windows of each channel (simulator/failures.py)
 
     def check(self, path: str) -> None:
+        require(self.failures is None or not self.shared,
+                f"'{path}.failures': a shared link cannot fail (only a link with a channel per device)")
         positive(self.rtt_ms, f"{path}.rtt_ms", allow_zero=True)
         require(self.rtt_ms <= 3.6e6, f"'{path}.rtt_ms' must be at most 3.6e6 (one hour), got {self.rtt_ms}")
         require(0 < self.ewma_weight <= 1, f"'{path}.ewma_weight' must be in (0, 1]")
@@ -110,13 +114,17 @@ class Channel:
         self.bits_sent = 0.0
         self.busy_s = 0.0
         self.free_at = 0.0
+        self.health = None  # a LinkHealth when the link fails (simulator/failures.py)
 
     def transmit(self, nbytes: float):
-        """SimPy process body: send ``nbytes``; returns (queue wait, transmission time) in seconds.
+        """SimPy process body: send ``nbytes``; returns (queue wait, transmission time) in seconds, or
+        None when the message is lost to a failure of the link (at the instant of the loss).
 
         The sender's throughput estimate is updated when the transfer is acknowledged, one propagation
         delay after it ends.
         """
+        if self.health is not None:
+            return (yield from self._transmit_lossy(nbytes))
         now = self.env.now
         start = now if self.free_at < now else self.free_at
         bits = nbytes * 8.0
@@ -133,3 +141,33 @@ class Channel:
             w, old = self.ewma_weight, self.estimate_bps
             self.estimate_bps = rate if old is None else (1 - w) * old + w * rate
         return start - now, tx
+
+    def _transmit_lossy(self, nbytes: float):
+        """``transmit`` on a channel that fails: lost when down now, or when it fails before arrival."""
+        env, health = self.env, self.health
+        if health.is_down():
+            return None
+        now = env.now
+        start = now if self.free_at < now else self.free_at
+        bits = nbytes * 8.0
+        end = self.path.finish_time(start, bits)
+        self.free_at = end
+        tx = end - start
+        self.bits_sent += bits
+        self.busy_s += tx
+        arrive = end + self.latency_s
+        if arrive > now:
+            yield env.timeout(arrive - now) | health.lost
+            if env.now < arrive:  # the link failed first: lost (a failure at the arrival instant is not)
+                return None
+        if tx > 0:
+            rate = bits / tx
+            w, old = self.ewma_weight, self.estimate_bps
+            self.estimate_bps = rate if old is None else (1 - w) * old + w * rate
+        return start - now, tx
+
+    def cut(self, t: float) -> None:
+        """The link fails at ``t``: every message in the channel is lost, the transmitter is free."""
+        if self.free_at > t:
+            self.busy_s -= self.free_at - t
+            self.free_at = t

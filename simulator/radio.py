@@ -145,9 +145,12 @@ class RadioState:
         delay = self.begin(t0, charge)
         if delay > 0:
             yield env.timeout(delay)
-        wait, tx = yield from channel.transmit(nbytes)
+        result = yield from channel.transmit(nbytes)
+        if result is None:  # lost to a link failure (simulator/failures.py): the radio is released now
+            self.end(env.now, charge)
+            return None
         self.end(env.now - channel.latency_s if sending else env.now, charge)
-        return wait, tx
+        return result
 
 
 def rrc_columns(df: pd.DataFrame, charges: dict[int, RrcCharge]) -> pd.DataFrame:

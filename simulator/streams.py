@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-ARRIVALS, SAMPLES, UPLINK, DOWNLINK, POLICY, FAILURES, BACKGROUND, QUALITY, MOBILITY, OFFLOAD = range(1, 11)
+ARRIVALS, SAMPLES, UPLINK, DOWNLINK, POLICY, FAILURES, BACKGROUND, QUALITY, MOBILITY, OFFLOAD, LINK_FAILURES = \
+    range(1, 12)
 
 
 def stream(seed: int, replication: int, *key: int) -> np.random.Generator:

@@ -33,7 +33,7 @@ from .network import PayloadConfig
 from .offload import OffloadConfig
 from .profile import Profile, Timing
 from .records import CostModel
-from .streams import BACKGROUND, DOWNLINK, FAILURES, MOBILITY, OFFLOAD, QUALITY, UPLINK, stream
+from .streams import BACKGROUND, DOWNLINK, FAILURES, LINK_FAILURES, MOBILITY, OFFLOAD, QUALITY, UPLINK, stream
 from .thermal import ThermalSpec
 
 
@@ -96,6 +96,8 @@ class ChannelNode:
     latency_s: float
     ewma_weight: float
     quality: BandwidthPath | None = None  # this device's weight on a shared link (None: fair share)
+    failures: FailureSpec | None = None  # its down windows, when the link fails (simulator/failures.py)
+    failure_rng: np.random.Generator | None = None
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,8 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
             up = link.bandwidth.realise(stream(sc.seed, replication, UPLINK, i, k))
             down = link.down_spec.realise(stream(sc.seed, replication, DOWNLINK, i, k))
             q = None if link.quality is None else link.quality.realise(stream(sc.seed, replication, QUALITY, i, j))
-            chans.append(ChannelNode(i, j, f"{lname}{j}", up, down, lat, link.ewma_weight, q))
+            frng = stream(sc.seed, replication, LINK_FAILURES, i, j) if link.failures is not None else None
+            chans.append(ChannelNode(i, j, f"{lname}{j}", up, down, lat, link.ewma_weight, q, link.failures, frng))
         channels.append(chans)
 
     attachment = []

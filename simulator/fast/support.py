@@ -51,6 +51,8 @@ def scenario_why_not(sc: Scenario) -> str | None:
             return f"links.{name} is shared"
         if link.from_tier == link.to_tier:
             return f"links.{name} is a peer link"
+        if link.failures is not None:
+            return f"links.{name} fails"
     radio = catalogue[next(iter(sc.tiers.values())).device].radio
     if radio is not None and radio.rrc is not None:
         return "the mobiles' radio has RRC states"
