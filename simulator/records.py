@@ -315,10 +315,14 @@ def device_frame(live: LiveNetwork, label: str, replication: int, end_s: float) 
             if live.rrc is not None and d.tier == 0:  # RRC radio totals of this phone
                 r = live.rrc[j]
                 rows[-1].update(promotions=r.promotions, radio_promotion_j=r.promotion_j, radio_tail_j=r.tail_j)
+    link_health = getattr(live, "link_health", {})
     for link, ups, downs in zip(live.network.links, live.up, live.down, strict=True):
-        for ch in (*ups, *downs):
+        for j, ch in [*enumerate(ups), *enumerate(downs)]:
             rows.append({"policy": label, "replication": replication, "device": ch.name, "tier": link.name,
                          "busy_s": ch.busy_s, "bytes": ch.bits_sent / 8, "end_s": end_s})
+            health = link_health.get((link.index, j))
+            if health is not None:  # only links that can fail (both directions go down together)
+                rows[-1].update(failures=health.failures, down_s=health.down_s(end_s))
     return pd.DataFrame(rows)
 
 

@@ -226,3 +226,20 @@ def test_a_peer_link_cannot_fail(tmp_path):
                              "failures": {"schedule": [[1, 2]]}}
     with pytest.raises(ConfigError, match="'links.peer.failures': a peer link cannot fail"):
         scenario_from_dict(data)
+
+
+def test_devices_table_counts_link_failures(synth_profile):
+    from simulator.config import scenario_from_dict
+    from simulator.engine import simulate
+
+    sc = scenario_from_dict({
+        "profile": str(synth_profile), "timeline": False,
+        "tiers": {"mobile": {"device": "phone-cpu", "layers": [1, 2]},
+                  "edge": {"device": "jetson-orin", "layers": [3, 6]}},
+        "links": {"up": {"rtt_ms": 20, "bandwidth": 50, "failures": {"schedule": [[1.0, 2.0], [2.5, 2.65]]}}},
+        "workload": {"arrival": "deterministic", "rate_per_s": 10, "requests": 40}, "policies": ["all-edge"]})
+    dev = simulate(sc, "all-edge").devices
+    links = dev[dev["tier"] == "up"]
+    assert len(links) == 2 and (links["failures"] == 2).all()  # up and down directions of the one channel
+    assert links["down_s"].to_numpy() == pytest.approx([1.15, 1.15])
+    assert dev.loc[dev["tier"] != "up", "failures"].isna().all()
