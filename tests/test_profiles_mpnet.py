@@ -13,13 +13,15 @@ from simulator.profile import load_profile
 
 PROFILES = Path(__file__).resolve().parent.parent / "profiles"
 # file, task, last-exit eval accuracy floor (SST-2: the issue's 86 % bar; MRPC: above its 68.4 % majority;
-# QNLI, QQP: the 6-layer profiles' 78 % targets), whether accuracy rises with depth (MRPC's bi-encoder exits of
-# the frozen sentence-embedding backbone are flat; QNLI rises with the cross-encoding and running-mean exits
-# chosen on calib, see profiles/README.md)
-SHIPPED = [("sst2-mpnet12.npz", "SST-2", 0.86, True), ("mrpc-mpnet12.npz", "MRPC", 0.70, False),
-           ("qnli-mpnet12.npz", "QNLI", 0.78, True), ("qqp-mpnet12.npz", "QQP", 0.78, True)]
-# pair encoding and exit input recorded by the builds that record them (MRPC predates both fields)
-RECORDED = {"QNLI": ("cross-encoder", "running-mean"), "QQP": ("bi-encoder", "layer")}
+# QNLI, QQP: the 6-layer profiles' 78 % targets), the splits on which accuracy rises with depth (QNLI and MRPC
+# with the cross-encoding and running-mean exits, see profiles/README.md; MRPC's calib rises by 2.0 points,
+# 7.3 of 367 pairs, a hair under the 2-point bar, so only its eval is held to it)
+BOTH = ("eval", "calib")
+SHIPPED = [("sst2-mpnet12.npz", "SST-2", 0.86, BOTH), ("mrpc-mpnet12.npz", "MRPC", 0.70, ("eval",)),
+           ("qnli-mpnet12.npz", "QNLI", 0.78, BOTH), ("qqp-mpnet12.npz", "QQP", 0.78, BOTH)]
+# pair encoding and exit input recorded by the builds
+RECORDED = {"MRPC": ("cross-encoder", "running-mean"), "QNLI": ("cross-encoder", "running-mean"),
+            "QQP": ("bi-encoder", "layer")}
 
 
 @pytest.fixture(scope="module", params=SHIPPED, ids=[s[1] for s in SHIPPED])
@@ -47,10 +49,11 @@ def test_accuracy_floor_and_rise_with_depth(shipped):
     assert acc[-1] >= floor
     majority = max(np.mean(p.eval.labels), 1 - np.mean(p.eval.labels))
     assert acc[-1] > majority + 0.02
-    if rises:
-        assert acc[6:].mean() > acc[:3].mean() + 0.02  # deeper exits are better overall
-        cal = p.calib.exit_accuracy()
-        assert cal[6:].mean() > cal[:3].mean() + 0.02
+    for name in rises:
+        a = p.splits[name].exit_accuracy()
+        assert a[6:].mean() > a[:3].mean() + 0.02, name  # deeper exits are better overall
+    cal = p.calib.exit_accuracy()
+    assert cal[6:].mean() > cal[:3].mean() + 0.015  # every profile's calib rises by at least 1.5 points
     assert p.meta["manifest"]["accuracy"]["eval"] == pytest.approx(acc.tolist())
     assert p.meta["manifest"]["accuracy"]["calib"] == pytest.approx(p.calib.exit_accuracy().tolist())
 
