@@ -126,13 +126,7 @@ class Channel:
         if self.health is not None:
             return (yield from self._transmit_lossy(nbytes))
         now = self.env.now
-        start = now if self.free_at < now else self.free_at
-        bits = nbytes * 8.0
-        end = self.path.finish_time(start, bits)
-        self.free_at = end
-        tx = end - start
-        self.bits_sent += bits
-        self.busy_s += tx
+        start, end, bits, tx = self._queue(now, nbytes)
         delay = end - now + self.latency_s
         if delay > 0:
             yield self.env.timeout(delay)
@@ -142,12 +136,9 @@ class Channel:
             self.estimate_bps = rate if old is None else (1 - w) * old + w * rate
         return start - now, tx
 
-    def _transmit_lossy(self, nbytes: float):
-        """``transmit`` on a channel that fails: lost when down now, or when it fails before arrival."""
-        env, health = self.env, self.health
-        if health.is_down():
-            return None
-        now = env.now
+    def _queue(self, now: float, nbytes: float) -> tuple[float, float, float, float]:
+        """Take a message in at ``now``: when its transmission starts and ends, its bits and time on air
+        (booked on the channel, which is busy until then)."""
         start = now if self.free_at < now else self.free_at
         bits = nbytes * 8.0
         end = self.path.finish_time(start, bits)
@@ -155,6 +146,15 @@ class Channel:
         tx = end - start
         self.bits_sent += bits
         self.busy_s += tx
+        return start, end, bits, tx
+
+    def _transmit_lossy(self, nbytes: float):
+        """``transmit`` on a channel that fails: lost when down now, or when it fails before arrival."""
+        env, health = self.env, self.health
+        if health.is_down():
+            return None
+        now = env.now
+        start, end, bits, tx = self._queue(now, nbytes)
         arrive = end + self.latency_s
         if arrive > now:
             yield env.timeout(arrive - now) | health.lost

@@ -223,14 +223,6 @@ def _take(v, order: np.ndarray):
     return [v[i] for i in order] if isinstance(v, list) else np.asarray(v)[order]
 
 
-def request_frame(cols: dict, tier_names: list[str], link_names: list[str], label: str, replication: int,
-                  split: Split, warmup_s: float, deadline_ms: float | None,
-                  status: tuple[list, list] | None = None) -> pd.DataFrame:
-    """The ``requests.parquet`` rows from raw columns (:meth:`RequestLog.columns`, lists or arrays)."""
-    return RequestRecords(cols, tier_names, link_names, label, replication, split, warmup_s, deadline_ms,
-                          status).frame()
-
-
 def _request_frame(rec: RequestRecords) -> pd.DataFrame:
     d = rec.derived()
     df = pd.DataFrame(rec.cols)

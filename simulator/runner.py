@@ -20,7 +20,6 @@ from .engines import get_engine
 from .metrics import (
     DROP_COLUMNS,
     across_replications,
-    paired_accuracy_drop,
     paired_drop_of,
     paired_drop_rows,
     summary_of,
@@ -49,18 +48,6 @@ class RunResult:
 def simulate_policy(sc: Scenario, spec: str | dict, replication: int, record_timeline: bool = False) -> SimResult:
     """One policy, one replication, on the engine the scenario names."""
     return get_engine(sc.engine)(sc, spec, replication, record_timeline=record_timeline)
-
-
-def with_accuracy_drop(table: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
-    """``table`` (one row per policy, or per policy x replication) plus the paired accuracy drop against
-    the reference policy, computed over the same requests (columns absent without the reference)."""
-    if REFERENCE_POLICY not in set(requests["policy"]):
-        return table
-    if "replication" in table:
-        per = [paired_accuracy_drop(g, REFERENCE_POLICY).assign(replication=r)
-               for r, g in requests.groupby("replication", sort=False)]
-        return table.merge(pd.concat(per, ignore_index=True), on=["policy", "replication"], how="left")
-    return table.merge(paired_accuracy_drop(requests, REFERENCE_POLICY), on="policy", how="left")
 
 
 def summarise_results(sc: Scenario, results: list[SimResult]) -> tuple[pd.DataFrame, pd.DataFrame]:

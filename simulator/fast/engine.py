@@ -28,7 +28,7 @@ from ..topology import Network, build_network
 from ..workload import arrival_times, sample_indices
 from . import kernels
 from .paths import DEVICE, DOWN, UP, Paths, sample_paths
-from .support import Unsupported, scenario_why_not
+from .support import Unsupported, policy_why_not, scenario_why_not
 
 
 def simulate(sc: Scenario, policy_spec: str | dict, replication: int = 0,
@@ -188,13 +188,7 @@ class FastSimulation:
         self.policy = make_policy(policy_spec)
         self.condition = cond = Condition.of(sc, replication, split)
         self.profile, self.split, self.network = cond.profile, cond.split, cond.network
-        if not self.policy.feed_forward:
-            self.reason = (f"policy {self.policy.registered_name!r} decides from the system's state (an online "
-                           f"learner or a partitioner)")
-        elif record_timeline:
-            self.reason = "a timeline is recorded (set timeline: false)"
-        else:
-            self.reason = cond.reason
+        self.reason = policy_why_not(self.policy, record_timeline) or cond.reason
         if self.reason is not None:
             return
         net = self.network

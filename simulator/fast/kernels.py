@@ -37,6 +37,16 @@ def born_times(t: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
+def _waiting_room_full(start: np.ndarray, admitted: np.ndarray, n_adm: int, head: int, a: float,
+                       capacity: int) -> tuple[bool, int]:
+    """Whether an arrival at ``a`` finds ``capacity`` admitted visits still waiting (every server being
+    busy), and the first admitted visit not yet started (visits start in admission order)."""
+    while head < n_adm and start[admitted[head]] <= a:
+        head += 1
+    return n_adm - head >= capacity, head
+
+
+@njit(cache=True)
 def fifo_station(arrive: np.ndarray, work: np.ndarray, servers: int, capacity: int):
     """Start and end of every visit (in arrival order) at a FIFO station; ``capacity``: its waiting room
     (< 0: no limit).
@@ -57,9 +67,8 @@ def fifo_station(arrive: np.ndarray, work: np.ndarray, servers: int, capacity: i
             if free[k] < free[s]:
                 s = k
         if capacity >= 0 and free[s] > a:  # every server busy: is the waiting room full?
-            while head < n_adm and start[admitted[head]] <= a:
-                head += 1
-            if n_adm - head >= capacity:
+            full, head = _waiting_room_full(start, admitted, n_adm, head, a, capacity)
+            if full:
                 dropped[i] = True
                 start[i] = a
                 end[i] = a
@@ -129,50 +138,45 @@ def thermal_station(arrive: np.ndarray, work: np.ndarray, capacity: int, idle_w:
     for i in range(n):
         a = arrive[i]
         if capacity >= 0 and free > a:  # the server is busy: is the waiting room full?
-            while head < n_adm and start[admitted[head]] <= a:
-                head += 1
-            if n_adm - head >= capacity:
+            full, head = _waiting_room_full(start, admitted, n_adm, head, a, capacity)
+            if full:
                 dropped[i] = True
                 start[i] = a
                 end[i] = a
                 continue
         now = a if free <= a else free
         start[i] = now
-        for busy in (0, 1):  # update() before the server turns busy, then the work in segments
-            if busy == 1:
-                remaining = work[i]
-                e_req = 0.0
-                while remaining > 1e-15:
-                    f = trip_f[level - 1] if level else 1.0
-                    dt = remaining / f
-                    p = idle_w + dyn * 1 / 1 * f ** exponent
-                    ttc = _time_to_change(temp, level, p, amb, r, tau, trip_t, hyst)
-                    if ttc < dt:
-                        dt = ttc
-                    p_req = (idle_w + dyn * f ** exponent) / 1
-                    now = now + dt
-                    step = now - t_last
-                    if step > 0:
-                        p_now = idle_w + dyn * 1 / 1 * f ** exponent
-                        e_dev += p_now * step
-                        busy_s += 1 * step
-                        ss = amb + p_now * r
-                        temp = ss + (temp - ss) * math.exp(-step / tau)
-                        t_last = now
-                        level = _level_after(temp, level, trip_t, hyst)
-                    e_req += p_req * dt
-                    remaining -= dt * f
-                energy[i] = e_req
-            else:
-                step = now - t_last
-                if step > 0:
-                    f = trip_f[level - 1] if level else 1.0
-                    p_now = idle_w + dyn * 0 / 1 * f ** exponent
-                    e_dev += p_now * step
-                    ss = amb + p_now * r
-                    temp = ss + (temp - ss) * math.exp(-step / tau)
-                    t_last = now
-                    level = _level_after(temp, level, trip_t, hyst)
+        step = now - t_last  # update() before the server turns busy: idle power since the last update
+        if step > 0:
+            f = trip_f[level - 1] if level else 1.0
+            p_idle = idle_w + dyn * 0 / 1 * f ** exponent
+            e_dev += p_idle * step
+            ss = amb + p_idle * r
+            temp = ss + (temp - ss) * math.exp(-step / tau)
+            t_last = now
+            level = _level_after(temp, level, trip_t, hyst)
+        remaining = work[i]  # then the work, in segments split where the throttle level changes
+        e_req = 0.0
+        while remaining > 1e-15:
+            f = trip_f[level - 1] if level else 1.0
+            dt = remaining / f
+            p = idle_w + dyn * 1 / 1 * f ** exponent  # power_w() with the server busy
+            ttc = _time_to_change(temp, level, p, amb, r, tau, trip_t, hyst)
+            if ttc < dt:
+                dt = ttc
+            p_req = (idle_w + dyn * f ** exponent) / 1
+            now = now + dt
+            step = now - t_last
+            if step > 0:  # update(): the level has not changed since p was computed
+                e_dev += p * step
+                busy_s += 1 * step
+                ss = amb + p * r
+                temp = ss + (temp - ss) * math.exp(-step / tau)
+                t_last = now
+                level = _level_after(temp, level, trip_t, hyst)
+            e_req += p_req * dt
+            remaining -= dt * f
+        energy[i] = e_req
         end[i] = now
         free = now
         admitted[n_adm] = i

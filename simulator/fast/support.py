@@ -19,13 +19,17 @@ class Unsupported(UserError):
 
 def why_not(sc: Scenario, policy_spec: str | dict, record_timeline: bool = False) -> str | None:
     """Why the fast engine does not simulate ``policy_spec`` on ``sc`` (None: it does)."""
-    policy = make_policy(policy_spec)
+    return policy_why_not(make_policy(policy_spec), record_timeline) or scenario_why_not(sc)
+
+
+def policy_why_not(policy, record_timeline: bool = False) -> str | None:
+    """What of the policy (or of what is recorded) keeps the fast engine out (None: nothing)."""
     if not policy.feed_forward:
         return (f"policy {policy.registered_name!r} decides from the system's state (an online learner or "
                 f"a partitioner)")
     if record_timeline:
         return "a timeline is recorded (set timeline: false)"
-    return scenario_why_not(sc)
+    return None
 
 
 def scenario_why_not(sc: Scenario) -> str | None:
