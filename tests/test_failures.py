@@ -190,12 +190,15 @@ def test_bad_failures_are_one_clear_error(tmp_path, failures, needle):
     assert needle in str(e.value) and "\n" not in str(e.value)
 
 
-def test_cli_exits_2_with_one_line(tmp_path):
+@pytest.mark.parametrize("key, needle", [
+    ("tiers.edge.failures", "'tiers.edge.failures.mttr_s' needs"),
+    ("links.backhaul.failures", "'links.backhaul.failures.mttr_s' needs 'links.backhaul.failures.mtbf_s'")])
+def test_cli_exits_2_with_one_line_for_mttr_without_mtbf(key, needle):
     out = subprocess.run([sys.executable, "run_sim.py", "validate", "scenarios/edge_failure.yaml",
-                          "--set", "tiers.edge.failures={mttr_s: 30}"], cwd=ROOT, capture_output=True, text=True)
+                          "--set", f"{key}={{mttr_s: 30}}"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and "'tiers.edge.failures.mttr_s' needs" in lines[0]
+    assert len(lines) == 1 and needle in lines[0]
 
 
 def test_shipped_edge_failure_scenario_failover_keeps_deadline_misses_lower(monkeypatch):
