@@ -45,14 +45,20 @@ class BatchingConfig:
 
 @dataclass(frozen=True)
 class Stretch:
-    """What one request asks of a device: its layers, heads and embedding, and its unbatched work."""
+    """What one request asks of a device: its layers, heads and embedding, and its unbatched work (what a
+    batching device batches, and a device with units splits across them)."""
 
     work_s: float
     tokens: int
     first: int  # first layer (1-based)
     last: int  # last layer computed
-    heads: int  # exit heads evaluated
-    embed: bool
+    heads: tuple[int, ...]  # the layers whose exit head it evaluates
+    sample: int = -1  # the profile sample whose times it takes
+
+    @property
+    def embed(self) -> bool:
+        """It starts the model, so it computes the embedding."""
+        return self.first == 1
 
 
 class _Member:
@@ -150,8 +156,8 @@ class BatchingDevice(Device):
         if embed:
             row = _interp_batch(t.embed_ms, sizes, len(embed))
             total += float(t.at_length(row, max(m.stretch.tokens for m in embed)))
-        for r in range(1, max(m.stretch.heads for m in batch) + 1):
-            heads = [m for m in batch if m.stretch.heads >= r]
+        for r in range(1, max(len(m.stretch.heads) for m in batch) + 1):
+            heads = [m for m in batch if len(m.stretch.heads) >= r]
             row = _interp_batch(t.head_ms, sizes, len(heads))
             total += float(t.at_length(row, max(m.stretch.tokens for m in heads)))
         return total * self.scale

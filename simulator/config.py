@@ -27,6 +27,7 @@ from .policies.registry import make_policy, policy_label, resolved_spec
 from .profile import ProfileError, get_profile
 from .schema import build, positive, require, to_plain
 from .thermal import ThermalSpec
+from .units import check_placement
 from .workload import MAX_REQUESTS, WorkloadConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +61,7 @@ class TierConfig:
     failures: FailureSpec | None = None  # down windows (simulator/failures.py)
     background: BackgroundSpec | None = None  # another application's jobs (simulator/background.py)
     offload: OffloadConfig | None = None  # a busy device sends stretches to peers (simulator/offload.py)
+    units: dict[str, list[int]] | None = None  # layers per unit of the device class (simulator/units.py)
 
     def check(self, path: str) -> None:
         require(1 <= self.count <= 100_000, f"'{path}.count' must be in 1..100000, got {self.count}")
@@ -194,6 +196,11 @@ class Scenario:
         for name, t in self.tiers.items():
             if t.device not in catalogue:
                 raise unknown_key(t.device, f"tiers.{name}.device", catalogue, what="device class")
+            if t.units is not None:
+                check_placement(t.units, catalogue[t.device], t.device, f"tiers.{name}.units")
+            if catalogue[t.device].units and t.batching is not None:
+                raise ConfigError(f"'tiers.{name}.batching': device class '{t.device}' has units; batching "
+                                  f"on a device with units is not supported")
         self.cost.resolve(list(self.tiers), len(self.links))
         for label, t in self.tiers.items():
             for k in t.layers:
@@ -370,7 +377,7 @@ class Scenario:
 
 
 def check_against_profile(sc: Scenario, num_layers: int) -> None:
-    """Tier ranges must be inside the model, contiguous and in order."""
+    """Tier ranges must be inside the model, contiguous and in order; unit placements inside the model."""
     nxt = 1
     for name, t in sc.tiers.items():
         if not t.layers:
@@ -382,6 +389,10 @@ def check_against_profile(sc: Scenario, num_layers: int) -> None:
                               f"ranges in order), got {first}")
         nxt = last + 1
     require(nxt == num_layers + 1, f"the tiers cover layers 1..{nxt - 1} but the model has {num_layers}")
+    catalogue = sc.catalogue()
+    for name, t in sc.tiers.items():
+        if t.units is not None:
+            check_placement(t.units, catalogue[t.device], t.device, f"tiers.{name}.units", num_layers)
 
 
 def resolve_file(value: str, base: Path | None) -> Path:

@@ -16,15 +16,15 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import numpy as np
 import simpy
 import yaml
 
 from .errors import ConfigError, unknown_key
-from .profile import Timing
+from .profile import TimingTable
 from .radio import RrcSpec, parse_rrc
 from .schema import build, positive, require
 from .thermal import ThermalSpec, ThermalState
+from .units import CopySpec, UnitSpec, parse_units
 
 
 @dataclass
@@ -45,30 +45,6 @@ class RadioSpec:
 
 
 @dataclass
-class TimingTable:
-    """Absolute per-layer times measured on the device itself (overrides ``speed``)."""
-
-    seq_lens: list[int] = field(default_factory=list)
-    layer_ms: list[float] = field(default_factory=list)  # one per seq len (same for every layer)
-    head_ms: list[float] = field(default_factory=list)
-    embed_ms: list[float] = field(default_factory=list)
-    source: str = ""
-
-    def check(self, path: str) -> None:
-        n = len(self.seq_lens)
-        require(n >= 1, f"'{path}.seq_lens' must not be empty")
-        for k in ("layer_ms", "head_ms", "embed_ms"):
-            require(len(getattr(self, k)) == n, f"'{path}.{k}' must have {n} entries (one per seq_lens)")
-
-    def as_timing(self, num_layers: int) -> Timing:
-        sl = np.asarray(self.seq_lens)
-        layer = np.repeat(np.asarray(self.layer_ms, dtype=float)[None, :, None], num_layers, axis=2)
-        return Timing(seq_lens=sl, batch_sizes=np.array([1]), layer_ms=layer,
-                      head_ms=np.asarray(self.head_ms, dtype=float)[None, :],
-                      embed_ms=np.asarray(self.embed_ms, dtype=float)[None, :])
-
-
-@dataclass
 class DeviceSpec:
     """A device class from the catalogue (``devices.yaml``) or a scenario's ``devices:``."""
 
@@ -82,8 +58,15 @@ class DeviceSpec:
     radio: RadioSpec | None = None
     thermal: ThermalSpec = field(default_factory=ThermalSpec)
     timing: TimingTable | None = None
+    # heterogeneous compute units and the copy between them (simulator/units.py)
+    units: dict[str, UnitSpec] | None = field(default=None, metadata={"convert": parse_units})
+    copy: CopySpec | None = None
 
     def check(self, path: str) -> None:
+        if self.units is not None and len(self.units) > 1:
+            require(self.copy is not None, f"'{path}.copy' is needed with several units: "
+                                           f"{{gbps: ..., latency_us: ..., source: ...}} (moving a hidden state "
+                                           f"between them)")
         positive(self.speed, f"{path}.speed")
         require(self.servers >= 1, f"'{path}.servers' must be at least 1, got {self.servers}")
         positive(self.power_idle_w, f"{path}.power_idle_w", allow_zero=True)
@@ -147,6 +130,7 @@ class _Job:
 
     work: float
     done: simpy.Event
+    unit: int = 0  # the unit it runs on, on a device with units (simulator/units.py)
     remaining: float = -1.0
     energy: float = 0.0
 
@@ -278,7 +262,7 @@ class Device:
         work of all of them is planned together (:meth:`_compute_together`), because a server starting or
         ending changes the power, hence when the frequency of every server changes.
         """
-        if self.thermal is not None and self.spec.servers > 1:
+        if self._together():
             return (yield from self._compute_together(work_s))
         self.update()
         self.busy += 1
@@ -299,13 +283,25 @@ class Device:
         return energy
 
     # -- several servers sharing one thermal state -----------------------------------------------
-    def _compute_together(self, work_s: float):
+    def _together(self) -> bool:
+        """True when concurrent work shares one throttle state, so it must be planned together."""
+        return self.thermal is not None and self.spec.servers > 1
+
+    def _occupy(self, unit: int, delta: int) -> None:
+        """A server (of ``unit``, on a device with units) starts (+1) or ends (-1) computing."""
+        self.busy += delta
+
+    def _job_power(self, job: _Job) -> float:
+        """Power charged to a job in progress."""
+        return self.request_power_w()
+
+    def _compute_together(self, work_s: float, unit: int = 0):
         """Exact service on a throttling multi-server device: every job in progress advances at the
         device's frequency, and whenever a job starts or ends, or the temperature reaches a trip, every job
         is re-planned at the new power and frequency (one timer for the whole device)."""
-        job = _Job(work_s, self.env.event())
+        job = _Job(work_s, self.env.event(), unit)
         self._progress()
-        self.busy += 1
+        self._occupy(unit, +1)
         self._jobs.append(job)
         self._replan()
         try:
@@ -328,16 +324,16 @@ class Device:
         now = self.env.now
         t = self.__dict__.get("_t_jobs", now)
         if now > t and self._jobs:
-            f, p_req = self.frequency, self.request_power_w()
+            f = self.frequency
             for j in self._jobs:
                 j.remaining -= (now - t) * f
-                j.energy += p_req * (now - t)
+                j.energy += self._job_power(j) * (now - t)
         self.__dict__["_t_jobs"] = now
         self.update()
 
     def _replan(self) -> None:
         """Schedule the device's next event: the first job to end, or the next change of frequency."""
-        if self.thermal is None or self.spec.servers == 1:
+        if not self._together():
             return
         self.__dict__["_plan"] = plan = object()  # earlier timers become stale
         if not self._jobs:
@@ -355,7 +351,7 @@ class Device:
         done = [j for j in self._jobs if j.remaining <= 1e-12 * max(1.0, j.work)]
         for j in done:
             self._jobs.remove(j)
-            self.busy -= 1
+            self._occupy(j.unit, -1)
         if done:
             self.update()
         for j in done:

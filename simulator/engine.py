@@ -49,7 +49,7 @@ class Simulation:
         self.failover = policy_failover(policy_spec, sc.failover)
         self.log = RequestLog([t.name for t in net.tiers], [link.name for link in net.links], self.live.failing)
         self.decisions = policy_record(self.policy, policy_spec, replication)
-        self._batching = [tier[0].batching is not None for tier in net.devices]
+        self._described = [tier[0].batching is not None or bool(tier[0].spec.units) for tier in net.devices]  # Stretch
         self._offloads = [o[1] if o is not None else None for o in (net.offload or [None] * len(net.tiers))]
         self._next_id, self._total, self._done = 0, 0, None
         self.rrc: dict[int, RrcCharge] = {}  # per request, when the mobiles' radio has RRC states
@@ -67,7 +67,7 @@ class Simulation:
     # -- one request ------------------------------------------------------------------------
     def _serve(self, rid: int, m: int, sample: int, arrival: float):
         env, policy, view, net, live = self.env, self.policy, self.view, self.network, self.live
-        radio, links, batching, offloads = net.radio, net.links, self._batching, self._offloads
+        radio, links, described, offloads = net.radio, net.links, self._described, self._offloads
         tokens = int(self.split.tokens[sample])
         req = Request(rid, m, sample, tokens, arrival)
         plan: Plan = policy.plan(req, view)
@@ -104,7 +104,7 @@ class Simulation:
                     cur = tier
                 work, heads, end, exit_layer, plan = next_stretch(policy, req, view, plan, layer, net.tables[tier])
                 owner = plan.tiers
-                stretch = Stretch(work, tokens, layer, exit_layer or end, heads, layer == 1) if batching[tier] else None
+                stretch = Stretch(work, tokens, layer, exit_layer or end, heads, sample) if described[tier] else None
                 peer = live.peer_for(tier, path[tier]) if offloads[tier] is not None else None
                 if peer is None:
                     service = yield from live.serve(m, tier, work, stretch, path)

@@ -15,6 +15,7 @@ from .offload import choose_peer
 from .radio import RadioState
 from .sharing import SharedPort, shared_link
 from .topology import DeviceNode, Network
+from .unit_device import UnitDevice
 
 
 class LiveNetwork:
@@ -95,6 +96,9 @@ class LiveNetwork:
         return choose_peer(spec[0].rule, j, [d.in_system for d in devices], self.network.devices[tier][j].offload_rng)
 
     def _device(self, env: simpy.Environment, d: DeviceNode, record: bool) -> Device:
+        if d.spec.units:
+            return UnitDevice(env, d.name, d.tier, d.spec, d.thermal, d.queue_capacity, record,
+                              self.network.units[d.tier], self.network.state_bytes)
         if d.batching is None:
             return Device(env, d.name, d.tier, d.spec, d.thermal, d.queue_capacity, record)
         net = self.network

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
+from .schema import require
 
 FORMAT_VERSION = 1
 SPLITS = ("eval", "calib")
@@ -135,6 +136,31 @@ class Timing:
     def embed_seconds(self, tokens: np.ndarray | float) -> np.ndarray:
         """Time of the embedding layer at batch size 1 (seconds)."""
         return self._interp(self.embed_ms[0], tokens) / 1e3
+
+
+@dataclass
+class TimingTable:
+    """Absolute per-layer times measured on a device (or a unit of one) itself, as a scenario or the
+    device catalogue writes them (overrides the class's ``speed``)."""
+
+    seq_lens: list[int] = field(default_factory=list)
+    layer_ms: list[float] = field(default_factory=list)  # one per seq len (same for every layer)
+    head_ms: list[float] = field(default_factory=list)
+    embed_ms: list[float] = field(default_factory=list)
+    source: str = ""
+
+    def check(self, path: str) -> None:
+        n = len(self.seq_lens)
+        require(n >= 1, f"'{path}.seq_lens' must not be empty")
+        for k in ("layer_ms", "head_ms", "embed_ms"):
+            require(len(getattr(self, k)) == n, f"'{path}.{k}' must have {n} entries (one per seq_lens)")
+
+    def as_timing(self, num_layers: int) -> Timing:
+        sl = np.asarray(self.seq_lens)
+        layer = np.repeat(np.asarray(self.layer_ms, dtype=float)[None, :, None], num_layers, axis=2)
+        return Timing(seq_lens=sl, batch_sizes=np.array([1]), layer_ms=layer,
+                      head_ms=np.asarray(self.head_ms, dtype=float)[None, :],
+                      embed_ms=np.asarray(self.embed_ms, dtype=float)[None, :])
 
 
 @dataclass(frozen=True, eq=False)

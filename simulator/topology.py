@@ -35,6 +35,7 @@ from .profile import Profile, Timing
 from .records import CostModel
 from .streams import BACKGROUND, DOWNLINK, FAILURES, LINK_FAILURES, MOBILITY, OFFLOAD, QUALITY, UPLINK, stream
 from .thermal import ThermalSpec
+from .units import UnitPlan, UnitSpec, effective_table, unit_plan
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,8 @@ class ComputeTable:
     embed_s: np.ndarray
 
 
-def compute_table(profile: Profile, split_name: str, spec: DeviceSpec) -> ComputeTable:
-    """A device class's compute times for every sample of a split (measured table or profile / speed);
+def compute_table(profile: Profile, split_name: str, spec: DeviceSpec | UnitSpec) -> ComputeTable:
+    """A device class's (or a unit's) compute times for every sample of a split (measured table or profile / speed);
     kept for the next network built on the same profile and class (a sweep's conditions)."""
     if not profile.sha256:  # a profile built in memory: nothing identifies it
         return _compute_table(profile, split_name, spec)
@@ -126,7 +127,7 @@ def compute_table(profile: Profile, split_name: str, spec: DeviceSpec) -> Comput
 _TABLES: dict[tuple, ComputeTable] = {}
 
 
-def _compute_table(profile: Profile, split_name: str, spec: DeviceSpec) -> ComputeTable:
+def _compute_table(profile: Profile, split_name: str, spec: DeviceSpec | UnitSpec) -> ComputeTable:
     split = profile.splits[split_name]
     if spec.timing is not None:
         timing, scale = spec.timing.as_timing(profile.num_layers), 1.0
@@ -157,6 +158,7 @@ class Network:
     handovers: list[Handovers] | None = None  # per mobile, when it has mobility (simulator/mobility.py)
     # per tier: (its offload rule, the index of its peer link) when it offloads (simulator/offload.py)
     offload: list[tuple[OffloadConfig, int] | None] | None = None
+    units: list[UnitPlan | None] | None = None  # per tier, when its device class has units (units.py)
 
     @property
     def n_mobiles(self) -> int:
@@ -192,6 +194,11 @@ class Network:
         """The channel of ``link`` that ``mobile``'s requests use."""
         return self.channels[link][self.attachment[mobile][self.links[link].src]]
 
+    def state_bytes(self, tokens: int) -> int:
+        """Bytes of a request's hidden state in memory (no message header): what a copy between two
+        units of a device moves (simulator/units.py)."""
+        return self.payload.hidden_bytes(tokens, self.hidden_size) - self.payload.header_bytes
+
     def transfer_bytes(self, tokens: int, after_layer: int) -> int:
         """Bytes sent when a request's state moves after ``after_layer`` layers (0 = raw input)."""
         if after_layer == 0:
@@ -221,6 +228,7 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
     catalogue = sc.catalogue()
     L = profile.num_layers
     tiers, devices, tables = [], [], []
+    units: list[UnitPlan | None] | None = None
     by_class: dict[str, ComputeTable] = {}
     for i, (name, t) in enumerate(sc.tiers.items()):
         first, last = t.layers if t.layers else (L + 1, L)
@@ -234,6 +242,12 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
                                    if t.background else None,
                                    offload_rng=stream(sc.seed, replication, OFFLOAD, i, j) if t.offload else None)
                         for j in range(t.count)])
+        if spec.units:
+            plan = unit_plan(t.units, spec, L, [compute_table(profile, split, u) for u in spec.units.values()])
+            units = (units or [None] * len(sc.tiers))
+            units[i] = plan
+            tables.append(effective_table(plan, ComputeTable))
+            continue
         if t.device not in by_class:
             by_class[t.device] = compute_table(profile, split, spec)
         tables.append(by_class[t.device])
@@ -280,7 +294,7 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
     return Network(tiers=tiers, devices=devices, links=links, channels=channels, tables=tables,
                    attachment=attachment, routes=routes, chain=chain, payload=sc.payload,
                    hidden_size=profile.hidden_size, radio=devices[0][0].spec.radio, cost=cost,
-                   timing=profile.timing, handovers=handovers, offload=offload)
+                   timing=profile.timing, handovers=handovers, offload=offload, units=units)
 
 
 def blackout(c: ChannelNode, handovers: Handovers, h: float, shared: bool) -> ChannelNode:

@@ -13,9 +13,10 @@ from .topology import ComputeTable
 
 
 def next_stretch(policy: Policy, req: Request, view: SystemView, plan: Plan, layer: int, table: ComputeTable
-                 ) -> tuple[float, int, int, int, Plan]:
+                 ) -> tuple[float, tuple[int, ...], int, int, Plan]:
     """The stretch that starts at ``layer`` on the tier of ``plan.tiers[layer - 1]`` (whose compute
-    table is ``table``): ``(work_s, heads, end, exit_layer, plan)``.
+    table is ``table``): ``(work_s, heads, end, exit_layer, plan)``; ``heads`` are the layers whose exit
+    head it evaluates.
 
     ``end`` is the last layer of the stretch (computed up to ``exit_layer`` when the request exits in
     it: its plan's last layer, or a ``decide`` that said stop; else ``exit_layer`` is 0); ``plan`` is the
@@ -31,17 +32,17 @@ def next_stretch(policy: Policy, req: Request, view: SystemView, plan: Plan, lay
     sample = req.sample
     ls, hs = table.layer_s[sample], float(table.head_s[sample])
     work = float(table.embed_s[sample]) if layer == 1 else 0.0
-    k, heads, exit_layer = layer, 0, 0
+    k, heads, exit_layer = layer, [], 0
     while k <= end:
         work += ls[k - 1]
         if k == last:
             work += hs
-            heads += 1
+            heads.append(k)
             exit_layer = k
             break
         if k in plan.exits:
             work += hs
-            heads += 1
+            heads.append(k)
             view.reach(req, k)
             if policy.decide(req, k, view):
                 exit_layer = k
@@ -51,4 +52,4 @@ def next_stretch(policy: Policy, req: Request, view: SystemView, plan: Plan, lay
                 plan = checked_redirect(plan, new, k)
                 last, end = plan.last_layer, k
         k += 1
-    return float(work), heads, end, exit_layer, plan
+    return float(work), tuple(heads), end, exit_layer, plan

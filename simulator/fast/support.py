@@ -47,6 +47,8 @@ def scenario_why_not(sc: Scenario) -> str | None:
         if t.offload is not None:
             return f"tiers.{name} offloads to peers"
         spec = catalogue[t.device]
+        if spec.units:
+            return f"tiers.{name} runs on a device with units ({t.device})"
         throttles = spec.thermal.enabled if t.throttling is None else t.throttling  # as Scenario.thermal_for
         if throttles and spec.servers > 1:
             return f"tiers.{name} throttles with {spec.servers} servers"
