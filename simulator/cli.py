@@ -222,9 +222,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     print("Device classes (simulator/devices.yaml):")
     for name, d in builtin_catalogue().items():
-        print(f"  {name:18s} speed {d.speed:5.2f}  servers {d.servers}"
-              f"  {d.power_idle_w:g}-{d.power_active_w:g} W"
-              f"  throttling {'on' if d.thermal.enabled else 'off'}  {d.description}")
+        if d.units:  # simulator/units.py
+            compute = "units " + ", ".join(f"{u} x{s.speed:g} {s.power_active_w:g} W" for u, s in d.units.items())
+        else:
+            compute = f"speed {d.speed:5.2f}  servers {d.servers}  {d.power_idle_w:g}-{d.power_active_w:g} W"
+        print(f"  {name:18s} {compute}  throttling {'on' if d.thermal.enabled else 'off'}  {d.description}")
     print("\nBandwidth models:")
     for name, cls in MODELS.items():
         print(f"  {name:18s} {(cls.__doc__ or '').strip().splitlines()[0]}")

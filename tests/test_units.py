@@ -231,3 +231,19 @@ def test_fast_engine_leaves_units_to_simpy(tmp_path):
     sc = scenario_from_dict(_local(p, {"npu": [1, 1], "cpu": [2, 2]}))
     assert "units" in (scenario_why_not(sc) or "")
     assert isinstance(sc.catalogue()["soc"], DeviceSpec)
+
+
+@pytest.mark.parametrize("rate, faster", [(4, "gpu"), (20, "split")])
+def test_shipped_phone_gpu_alone_wins_light_load_and_the_split_wins_heavy(rate, faster):
+    """scenarios/on_device_units.yaml: one unit is fastest for a lone request, a two-unit pipeline has more
+    throughput, so the placement that wins flips with the load (the figures in the README's table)."""
+    from simulator.config import load_scenario
+
+    lat = {}
+    for name, units in (("gpu", "{gpu: [1, 12]}"), ("split", "{gpu: [1, 8], big: [9, 12]}")):
+        sc = load_scenario(REPO / "scenarios" / "on_device_units.yaml",
+                           [f"tiers.mobile.units={units}", f"workload.rate_per_s={rate}", "workload.requests=1500",
+                            "replications=1", "timeline=false"])
+        lat[name] = simulate(sc, "all-mobile").requests["latency_ms"].mean()
+    other = "split" if faster == "gpu" else "gpu"
+    assert lat[faster] < 0.8 * lat[other]
