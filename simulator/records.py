@@ -301,6 +301,8 @@ def device_frame(live: LiveNetwork, label: str, replication: int, end_s: float) 
             rows.append({"policy": label, "replication": replication, "device": d.name,
                          "tier": tiers[d.tier].name, "energy_j": d.energy_j, "busy_s": d.busy_s,
                          "drops": d.drops, "final_temp_c": d.temperature_c, "end_s": end_s})
+            for unit, busy in getattr(d, "unit_busy_s", {}).items():  # a device with units (unit_device.py)
+                rows[-1][f"busy_s_{unit}"] = busy
             health = live.health.get((d.tier, j))
             if health is not None:  # only in scenarios where devices fail
                 rows[-1].update(failures=health.failures, down_s=health.down_s(end_s))

@@ -25,6 +25,14 @@ class UnitDevice(Device):
         self.plan = plan
         self.state_bytes = state_bytes  # bytes of a hidden state of so many tokens (what a copy moves)
         self.inside = 0
+        self.unit_busy_s = dict.fromkeys(spec.units or (), 0.0)  # server-seconds computing, per unit
+
+    def update(self) -> None:
+        dt = self.env.now - self._t_last
+        if dt > 0:
+            for name, b in zip(self.unit_busy_s, self.unit_busy, strict=True):
+                self.unit_busy_s[name] += b * dt
+        super().update()
 
     @property
     def in_system(self) -> int:

@@ -139,6 +139,7 @@ def test_energy_is_board_plus_each_units_power_times_time():
         + (cpu.power_active_w - cpu.power_idle_w) * 0.010
     assert dev.energy_j == pytest.approx(expected, rel=1e-12)
     assert dev.busy_s == pytest.approx(0.014, rel=1e-12)
+    assert dev.unit_busy_s == pytest.approx({"npu": 0.004, "cpu": 0.010}, rel=1e-12)
 
 
 def test_units_share_one_thermal_budget():
