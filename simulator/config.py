@@ -27,7 +27,7 @@ from .policies.registry import make_policy, policy_label, resolved_spec
 from .profile import ProfileError, get_profile
 from .schema import build, positive, require, to_plain
 from .thermal import ThermalSpec
-from .units import check_placement
+from .units import check_placement, policy_placements
 from .workload import MAX_REQUESTS, WorkloadConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -201,6 +201,7 @@ class Scenario:
             if catalogue[t.device].units and t.batching is not None:
                 raise ConfigError(f"'tiers.{name}.batching': device class '{t.device}' has units; batching "
                                   f"on a device with units is not supported")
+        self._check_policy_units(catalogue)
         self.cost.resolve(list(self.tiers), len(self.links))
         for label, t in self.tiers.items():
             for k in t.layers:
@@ -210,6 +211,16 @@ class Scenario:
             require(len(counts) >= 2, "'mobility' needs a second tier to hand over between")
             self.mobility.validate(counts[0], counts[1])
         self._check_costs()
+
+    def _check_policy_units(self, catalogue: dict[str, DeviceSpec], num_layers: int | None = None) -> None:
+        """A policy's own ``units`` placement names tiers of the scenario and units their classes have."""
+        for i, spec in enumerate(self.policies):
+            for tier, placement in policy_placements(spec).items():
+                path = f"policies[{i}]({policy_label(spec)}).units"
+                if tier not in self.tiers:
+                    raise unknown_key(tier, path, self.tiers, what="tier")
+                device = self.tiers[tier].device
+                check_placement(placement, catalogue[device], device, f"{path}.{tier}", num_layers)
 
     def _check_costs(self) -> None:
         """Refuse, before anything is allocated, a run whose expected size is beyond the bounds above."""
@@ -372,7 +383,7 @@ class Scenario:
         catalogue = self.catalogue()
         names = sorted({t.device for t in self.tiers.values()} | set(self.devices))
         d["devices"] = {name: to_plain(catalogue[name]) for name in names}
-        d["policies"] = [resolved_spec(make_policy(spec), policy_label(spec)) for spec in self.policies]
+        d["policies"] = [resolved_spec(make_policy(spec), policy_label(spec), spec) for spec in self.policies]
         return d
 
 
@@ -393,6 +404,7 @@ def check_against_profile(sc: Scenario, num_layers: int) -> None:
     for name, t in sc.tiers.items():
         if t.units is not None:
             check_placement(t.units, catalogue[t.device], t.device, f"tiers.{name}.units", num_layers)
+    sc._check_policy_units(catalogue, num_layers)
 
 
 def resolve_file(value: str, base: Path | None) -> Path:

@@ -41,7 +41,7 @@ class Simulation:
         self.label = policy_label(policy_spec)
         self.record = record_timeline
         self.env = simpy.Environment()
-        self.network = net = build_network(sc, self.profile, split, replication)
+        self.network = net = build_network(sc, self.profile, split, replication, policy_spec)
         self.live = LiveNetwork(self.env, net, record_timeline)
         self.view = EngineView(self.live, self.split)
         self.policy: Policy = make_policy(policy_spec)

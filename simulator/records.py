@@ -288,7 +288,7 @@ def policy_record(policy, spec: str | dict, replication: int) -> dict:
     from .policies.registry import policy_label, resolved_spec
 
     label = policy_label(spec)
-    return {"policy": label, "replication": replication, "spec": resolved_spec(policy, label),
+    return {"policy": label, "replication": replication, "spec": resolved_spec(policy, label, spec),
             "decisions": policy.decisions(), "learned": {}}
 
 

@@ -35,7 +35,7 @@ from .profile import Profile, Timing
 from .records import CostModel
 from .streams import BACKGROUND, DOWNLINK, FAILURES, LINK_FAILURES, MOBILITY, OFFLOAD, QUALITY, UPLINK, stream
 from .thermal import ThermalSpec
-from .units import UnitPlan, UnitSpec, effective_table, unit_plan
+from .units import UnitPlan, UnitSpec, effective_table, policy_placements, unit_plan
 
 
 @dataclass(frozen=True)
@@ -223,8 +223,11 @@ def build_routes(n_tiers: int, edges: list[tuple[int, int]]) -> tuple[dict, list
     return routes, chain
 
 
-def build_network(sc, profile: Profile, split: str = "eval", replication: int = 0) -> Network:
-    """The network of ``sc`` (a validated :class:`~simulator.config.Scenario`) for one replication."""
+def build_network(sc, profile: Profile, split: str = "eval", replication: int = 0,
+                  policy: str | dict | None = None) -> Network:
+    """The network of ``sc`` (a validated :class:`~simulator.config.Scenario`) for one replication, as
+    ``policy`` (its scenario entry) sees it: with its own unit placements, when it has them."""
+    placements = policy_placements(policy) if policy is not None else {}
     catalogue = sc.catalogue()
     L = profile.num_layers
     tiers, devices, tables = [], [], []
@@ -243,7 +246,8 @@ def build_network(sc, profile: Profile, split: str = "eval", replication: int = 
                                    offload_rng=stream(sc.seed, replication, OFFLOAD, i, j) if t.offload else None)
                         for j in range(t.count)])
         if spec.units:
-            plan = unit_plan(t.units, spec, L, [compute_table(profile, split, u) for u in spec.units.values()])
+            placement = placements.get(name, t.units)
+            plan = unit_plan(placement, spec, L, [compute_table(profile, split, u) for u in spec.units.values()])
             units = (units or [None] * len(sc.tiers))
             units[i] = plan
             tables.append(effective_table(plan, ComputeTable))

@@ -93,6 +93,12 @@ def parse_copy(value: Any, path: str) -> CopySpec | None:
     return None if value is None else build(CopySpec, value, path)
 
 
+def policy_placements(spec: str | dict) -> dict[str, dict[str, list[int]]]:
+    """A policy entry's own placement per tier (``{name: all-mobile, units: {mobile: {gpu: [1, 12]}}}``),
+    which replaces those tiers' ``units`` for that policy; {} when it has none."""
+    return (spec.get("units") or {}) if isinstance(spec, dict) else {}
+
+
 def check_placement(placement: dict[str, list[int]], spec: DeviceSpec, device: str, path: str,
                     num_layers: int | None = None) -> None:
     """A tier's ``units`` must name units its device class has, with disjoint ``[first, last]`` ranges

@@ -213,3 +213,15 @@ def test_shipped_edge_failure_scenario_failover_keeps_deadline_misses_lower(monk
         drop, retry = s.loc[f"{base}-drop"], s.loc[f"{base}-retry"]
         assert retry["failed"] == 0 and retry["deadline_miss_rate"] < drop["deadline_miss_rate"] / 3
     assert s.loc["all-edge-local", "deadline_miss_rate"] < s.loc["all-edge-drop", "deadline_miss_rate"] / 3
+
+
+def test_resolved_config_keeps_each_policys_failover():
+    """config.yaml rebuilds the run: a policy's own failover rule survives resolution (it did not)."""
+    from simulator.config import load_scenario, scenario_from_dict
+    from simulator.failures import policy_failover
+
+    sc = load_scenario(ROOT / "scenarios" / "edge_failure.yaml")
+    again = scenario_from_dict(sc.resolved())
+    rules = [policy_failover(s, sc.failover) for s in sc.policies]
+    assert [policy_failover(s, again.failover) for s in again.policies] == rules
+    assert {r.rule for r in rules} == {"drop", "retry", "local"}

@@ -248,3 +248,35 @@ def test_shipped_phone_gpu_alone_wins_light_load_and_the_split_wins_heavy(rate, 
         lat[name] = simulate(sc, "all-mobile").requests["latency_ms"].mean()
     other = "split" if faster == "gpu" else "gpu"
     assert lat[faster] < 0.8 * lat[other]
+
+
+def test_a_policys_own_placement_equals_the_tiers(tmp_path):
+    """``{name: all-mobile, units: {mobile: {...}}}`` runs exactly as the scenario with that tier placement,
+    and the resolved config keeps it (a run folder's config.yaml rebuilds the run)."""
+    p = _profile(tmp_path / "t.npz", np.full(10, 100))
+    own = {"name": "all-mobile", "label": "gpu-cpu", "units": {"mobile": {"npu": [1, 1], "cpu": [2, 2]}}}
+    raw = _local(p, None)
+    raw["policies"] = ["all-mobile", own]
+    sc = scenario_from_dict(raw)
+    tier = scenario_from_dict(_local(p, {"npu": [1, 1], "cpu": [2, 2]}))
+    a = simulate(sc, own).requests
+    b = simulate(tier, "all-mobile").requests
+    assert (a["finish_s"].to_numpy() == b["finish_s"].to_numpy()).all()
+    assert not (simulate(sc, "all-mobile").requests["finish_s"].to_numpy() == a["finish_s"].to_numpy()).all()
+    again = scenario_from_dict(sc.resolved())
+    assert again.policies[1]["units"] == own["units"]
+    assert (simulate(again, again.policies[1]).requests["finish_s"].to_numpy() == a["finish_s"].to_numpy()).all()
+
+
+@pytest.mark.parametrize("units, message", [
+    ({"edge": {"npu": [1, 2]}}, r"unknown tier 'edge' at 'policies\[1\]\(x\)\.units'"),
+    ({"mobile": {"npux": [1, 2]}}, r"unknown unit 'npux' at 'policies\[1\]\(x\)\.units\.mobile'.*did you mean 'npu'"),
+    ({"mobile": {"npu": [1, 5]}}, r"'policies\[1\]\(x\)\.units\.mobile\.npu' \[1, 5\] is outside the model's layers"),
+    ({"mobile": [1, 2]}, r"'policies\[1\]\(all-mobile\)\.units\.mobile' must be a mapping"),
+])
+def test_bad_policy_placement_is_one_clear_error(tmp_path, units, message):
+    p = _profile(tmp_path / "t.npz", np.full(10, 100))
+    raw = _local(p, None)
+    raw["policies"] = ["all-mobile", {"name": "all-mobile", "label": "x", "units": units}]
+    with pytest.raises(ConfigError, match=message):
+        scenario_from_dict(raw)

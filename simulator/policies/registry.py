@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, unknown_key
 from ..failures import parse_failover
-from ..schema import build
+from ..schema import build, convert
 
 if TYPE_CHECKING:
     from .base import Policy
@@ -67,8 +67,15 @@ def make_policy(spec: str | dict[str, Any], path: str = "policies") -> Policy:
         raise unknown_key(str(name), path, REGISTRY, what="policy")
     if spec.get("failover") is not None:
         parse_failover(spec["failover"], f"{path}({name}).failover")
-    params = {k: v for k, v in spec.items() if k not in ("name", "label", "failover")}
+    if spec.get("units") is not None:
+        convert(dict[str, dict[str, list[int]]], spec["units"], f"{path}({name}).units")
+    params = {k: v for k, v in spec.items() if k not in ("name", "label", *AROUND)}
     return build(REGISTRY[name], params, f"{path}({name})")
+
+
+# keys of a policy entry that set the simulation around the policy, not the policy itself: its own
+# failover rule (simulator/failures.py) and unit placement per tier (simulator/units.py)
+AROUND = ("failover", "units")
 
 
 def describe(cls: type[Policy]) -> str:
@@ -77,14 +84,21 @@ def describe(cls: type[Policy]) -> str:
     return doc[0] if doc else ""
 
 
-def resolved_spec(policy: Policy, label: str | None = None) -> dict[str, Any]:
-    """The spec that rebuilds ``policy``: its name, label and every parameter with defaults filled in."""
+def resolved_spec(policy: Policy, label: str | None = None, entry: str | dict | None = None) -> dict[str, Any]:
+    """The spec that rebuilds ``policy``: its name, label and every parameter with defaults filled in, and
+    what its scenario ``entry`` sets around it (its own ``failover`` rule, its ``units`` placement)."""
     from ..schema import to_plain
 
     spec: dict[str, Any] = {"name": policy.registered_name}
     if label and label != policy.registered_name:
         spec["label"] = label
-    return spec | to_plain(policy)
+    spec |= to_plain(policy)
+    if isinstance(entry, dict):
+        if entry.get("failover") is not None:
+            spec["failover"] = to_plain(parse_failover(entry["failover"], "failover"))
+        if entry.get("units") is not None:
+            spec["units"] = entry["units"]
+    return spec
 
 
 def parameters(cls: type[Policy]) -> list[str]:
