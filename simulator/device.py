@@ -212,11 +212,12 @@ class Device:
         if self.record:
             self.trace.append((now, self.in_system, self.temperature_c, self.frequency))
 
-    def is_full(self) -> bool:
-        """True when a new arrival would be dropped: every server is busy and ``queue_capacity`` requests
-        already wait (0: no waiting room, so an arrival is dropped exactly when no server is free)."""
-        return (self.queue_capacity is not None and self.resource.count >= self.resource.capacity
-                and len(self.resource.queue) >= self.queue_capacity)
+    def is_full(self, resource: simpy.Resource | None = None) -> bool:
+        """True when a new arrival would be dropped: every server (of ``resource``, default the device's) is
+        busy and ``queue_capacity`` requests already wait (0: no waiting room, so an arrival is dropped
+        exactly when no server is free)."""
+        r = self.resource if resource is None else resource
+        return self.queue_capacity is not None and r.count >= r.capacity and len(r.queue) >= self.queue_capacity
 
     # -- actions ----------------------------------------------------------------------------
     batching = None  # a BatchingConfig on devices that batch (simulator/batching.py)

@@ -58,9 +58,9 @@ class UnitDevice(Device):
     def _job_power(self, job) -> float:
         return self.request_power_w(job.unit)
 
-    def _unit_full(self, u: int) -> bool:
-        r = self.unit_resources[u]
-        return self.queue_capacity is not None and r.count >= r.capacity and len(r.queue) >= self.queue_capacity
+    def is_full(self, resource: simpy.Resource | None = None) -> bool:
+        """As :meth:`Device.is_full`, for the first unit unless told which unit's servers."""
+        return super().is_full(self.unit_resources[0] if resource is None else resource)
 
     def serve(self, work_s: float, stretch: Stretch | None = None):
         """SimPy process body: the stretch unit by unit (work without a stretch, such as background load,
@@ -74,7 +74,7 @@ class UnitDevice(Device):
 
     def serve_segments(self, segs: list[tuple[int, float, float]]):
         """SimPy process body: ``(unit, work_s, copy_s)`` segments in order (:meth:`UnitPlan.segments`)."""
-        if self._unit_full(segs[0][0]):
+        if self.is_full(self.unit_resources[segs[0][0]]):
             self.drops += 1
             return Service(dropped=True)
         env = self.env
@@ -96,18 +96,18 @@ class UnitDevice(Device):
                     since, waiting = env.now, False
                     energy += yield from self._compute_on(u, work)
                     compute_s += env.now - since
-            if self.record:
-                self.update()
-            return Service(False, queue_s, compute_s, energy)
         except simpy.Interrupt:  # the device failed (simulator/failures.py): the work is lost
+            self.inside -= 1
             self.update()
             if waiting:
                 queue_s += env.now - since
             else:
                 compute_s += env.now - since
             return Service(False, queue_s, compute_s, failed=True)
-        finally:
-            self.inside -= 1
+        self.inside -= 1
+        if self.record:
+            self.update()
+        return Service(False, queue_s, compute_s, energy)
 
     def _compute_on(self, u: int, work_s: float):
         """SimPy process body: ``work_s`` full-speed seconds on unit ``u`` (holding one of its servers)."""

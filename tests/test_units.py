@@ -120,10 +120,26 @@ def test_one_unit_reproduces_the_device_without_units():
             assert np.abs(a[col].to_numpy(float) - b[col].to_numpy(float)).max() < 1e-9, col
 
 
-def _device(thermal: ThermalSpec | None = None, board_w: float = 0.5) -> tuple[simpy.Environment, UnitDevice]:
+def _device(thermal: ThermalSpec | None = None, board_w: float = 0.5, record: bool = False
+            ) -> tuple[simpy.Environment, UnitDevice]:
     spec = resolve_catalogue({"soc": {**SOC, "power_idle_w": board_w, "power_active_w": board_w}})["soc"]
     env = simpy.Environment()
-    return env, UnitDevice(env, "soc0", 0, spec, thermal or ThermalSpec(enabled=False), None, False, None, len)
+    return env, UnitDevice(env, "soc0", 0, spec, thermal or ThermalSpec(enabled=False), None, record, None, len)
+
+
+def test_the_timeline_counts_a_request_from_arrival_to_its_last_unit():
+    """Requests in the device (the timeline's in_system) include one being copied between units and end
+    at zero when the last one leaves."""
+    env, dev = _device(record=True)
+    env.process(dev.serve_segments([(0, 0.004, 0.0), (1, 0.010, 0.001)]))
+    env.process(dev.serve_segments([(0, 0.004, 0.0)]))
+    env.run(until=0.0045)
+    assert dev.in_system == 2  # the first is being copied (0.004-0.005), the second computes on unit 0
+    env.run(until=0.009)
+    assert dev.in_system == 1  # the second left at 0.008, the first computes on unit 1 until 0.015
+    env.run()
+    assert dev.trace[-1][0] == pytest.approx(0.015) and dev.trace[-1][1] == 0
+    assert max(p[1] for p in dev.trace) == 2
 
 
 def test_energy_is_board_plus_each_units_power_times_time():
