@@ -6,6 +6,7 @@ User mistakes (bad scenario, missing file) print one ``error:`` line and exit wi
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -304,3 +305,6 @@ def main(argv: list[str] | None = None) -> int:
         signum = getattr(e, "signum", 2)
         print("interrupted" + (" (SIGTERM)" if signum == 15 else ""), file=sys.stderr)
         return 128 + signum
+    except BrokenPipeError:  # output piped into a command that stopped reading (``| head``)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141

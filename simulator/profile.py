@@ -34,11 +34,12 @@ import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .errors import UserError
-from .schema import require
+from .schema import convert, require
 
 FORMAT_VERSION = 1
 SPLITS = ("eval", "calib")
@@ -138,29 +139,58 @@ class Timing:
         return self._interp(self.embed_ms[0], tokens) / 1e3
 
 
+def _ms_rows(value: Any, path: str) -> list[float] | list[list[float]]:
+    """Milliseconds per seq len (batch size 1), or one such row per batch size."""
+    nested = isinstance(value, list) and bool(value) and isinstance(value[0], list)
+    return convert(list[list[float]] if nested else list[float], value, path)
+
+
 @dataclass
 class TimingTable:
     """Absolute per-layer times measured on a device (or a unit of one) itself, as a scenario or the
-    device catalogue writes them (overrides the class's ``speed``)."""
+    device catalogue writes them (overrides the class's ``speed``).
+
+    ``layer_ms``, ``head_ms`` and ``embed_ms`` give one value per ``seq_lens`` entry (batch size 1), or,
+    with ``batch_sizes`` (starting at 1), one such row per batch size: the batch timing table a batching
+    device reads (simulator/batching.py). Every layer takes ``layer_ms``. Lengths between and beyond
+    ``seq_lens`` interpolate linearly, as the profiles' tables do."""
 
     seq_lens: list[int] = field(default_factory=list)
-    layer_ms: list[float] = field(default_factory=list)  # one per seq len (same for every layer)
-    head_ms: list[float] = field(default_factory=list)
-    embed_ms: list[float] = field(default_factory=list)
+    layer_ms: list = field(default_factory=list, metadata={"convert": _ms_rows})
+    head_ms: list = field(default_factory=list, metadata={"convert": _ms_rows})
+    embed_ms: list = field(default_factory=list, metadata={"convert": _ms_rows})
+    batch_sizes: list[int] | None = None
     source: str = ""
 
     def check(self, path: str) -> None:
         n = len(self.seq_lens)
         require(n >= 1, f"'{path}.seq_lens' must not be empty")
+        require(all(a < b for a, b in zip([0, *self.seq_lens], self.seq_lens, strict=False)),
+                f"'{path}.seq_lens' must be positive and increasing, got {self.seq_lens}")
+        b = self.batch_sizes
+        if b is not None:
+            require(b[:1] == [1] and all(x < y for x, y in zip(b, b[1:], strict=False)),
+                    f"'{path}.batch_sizes' must start at 1 and increase, got {b}")
         for k in ("layer_ms", "head_ms", "embed_ms"):
-            require(len(getattr(self, k)) == n, f"'{path}.{k}' must have {n} entries (one per seq_lens)")
+            rows = getattr(self, k)
+            if b is None:
+                require(len(rows) == n and not any(isinstance(r, list) for r in rows),
+                        f"'{path}.{k}' must have {n} numbers (one per seq_lens)")
+                values = rows
+            else:
+                require(len(rows) == len(b) and all(isinstance(r, list) and len(r) == n for r in rows),
+                        f"'{path}.{k}' must have {len(b)} rows (one per batch_sizes) of {n} numbers (one per seq_lens)")
+                values = [v for r in rows for v in r]
+            require(all(v >= 0 for v in values), f"'{path}.{k}' must be non-negative")
 
     def as_timing(self, num_layers: int) -> Timing:
-        sl = np.asarray(self.seq_lens)
-        layer = np.repeat(np.asarray(self.layer_ms, dtype=float)[None, :, None], num_layers, axis=2)
-        return Timing(seq_lens=sl, batch_sizes=np.array([1]), layer_ms=layer,
-                      head_ms=np.asarray(self.head_ms, dtype=float)[None, :],
-                      embed_ms=np.asarray(self.embed_ms, dtype=float)[None, :])
+        def rows(v: list) -> np.ndarray:
+            a = np.asarray(v, dtype=float)
+            return a if a.ndim == 2 else a[None, :]
+
+        layer = np.repeat(rows(self.layer_ms)[:, :, None], num_layers, axis=2)
+        return Timing(seq_lens=np.asarray(self.seq_lens), batch_sizes=np.asarray(self.batch_sizes or [1]),
+                      layer_ms=layer, head_ms=rows(self.head_ms), embed_ms=rows(self.embed_ms))
 
 
 @dataclass(frozen=True, eq=False)

@@ -56,8 +56,6 @@ class UnitSpec:
         require(self.servers >= 1, f"'{path}.servers' must be at least 1, got {self.servers}")
         positive(self.power_idle_w, f"{path}.power_idle_w", allow_zero=True)
         require(self.power_active_w >= self.power_idle_w, f"'{path}.power_active_w' must be at least power_idle_w")
-        if self.timing is not None:
-            self.timing.check(f"{path}.timing")
 
     def request_power_w(self, frequency: float, exponent: float) -> float:
         """Power charged to one request computing on this unit: its server's share of the unit."""

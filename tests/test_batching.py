@@ -17,13 +17,14 @@ from simulator.profile import Split, Timing, save_profile
 L = 6
 
 
-def flat_profile(path: Path, n: int = 50) -> Path:
-    """Every layer takes 1 ms at batch 1 and 4 ms at batch 8 whatever the length; no head, no embedding."""
+def flat_profile(path: Path, n: int = 50, scale: float = 1.0) -> Path:
+    """Every layer takes 1 ms at batch 1 and 4 ms at batch 8 (times ``scale``) whatever the length; no head,
+    no embedding."""
     logits = np.zeros((n, L, 2))
     logits[:, :, 0] = 1.0
     split = Split(logits=logits, labels=np.zeros(n, dtype=int), tokens=np.full(n, 20), ids=np.arange(n))
     layer = np.zeros((2, 2, L))
-    layer[0], layer[1] = 1.0, 4.0
+    layer[0], layer[1] = 1.0 * scale, 4.0 * scale
     timing = Timing(np.array([8, 512]), np.array([1, 8]), layer, np.zeros((2, 2)), np.zeros((2, 2)))
     meta = {"task": "B", "model": "b", "num_layers": L, "hidden_size": 4, "num_classes": 2,
             "label_names": ["a", "b"], "machine": {}, "manifest": {}}
@@ -53,12 +54,24 @@ def test_hand_computed_timeline_with_timeout(tmp_path):
     np.testing.assert_allclose(df["compute_s_mobile"].to_numpy(), [t2, t2, 0.006], atol=1e-12)
 
 
+# the flat profile's batch table written as a device class's own table (devices.<class>.timing)
+DEVICE_TABLE = {"seq_lens": [8, 512], "batch_sizes": [1, 8], "layer_ms": [[1.0, 1.0], [4.0, 4.0]],
+                "head_ms": [[0, 0], [0, 0]], "embed_ms": [[0, 0], [0, 0]]}
+
+
+@pytest.mark.parametrize("table", ["profile", "device"])
 @pytest.mark.parametrize("b", [2, 4, 8])
-def test_saturation_throughput_is_b_over_T_of_b(tmp_path, b):
+def test_saturation_throughput_is_b_over_T_of_b(tmp_path, b, table):
+    """b / T(b) from the profile's batch table, or from the device class's own (a published GPU table)."""
     prof = flat_profile(tmp_path / "p.npz")
     n = 40 * b
-    sc = scenario_from_dict(one_tier(prof, {"arrival": "deterministic", "rate_per_s": 1e5, "requests": n},
-                                     {"max_batch": b, "max_wait_ms": 50}))
+    raw = one_tier(prof, {"arrival": "deterministic", "rate_per_s": 1e5, "requests": n},
+                   {"max_batch": b, "max_wait_ms": 50})
+    if table == "device":  # the profile's own table made 10x slower, so only the device's can pass
+        prof = flat_profile(tmp_path / "p.npz", scale=10.0)
+        raw["profile"] = str(prof)
+        raw["devices"]["host"]["timing"] = DEVICE_TABLE
+    sc = scenario_from_dict(raw)
     sim = Simulation(sc, "all-mobile")
     df = sim.run().requests
     tb = L * (1 + 3 * (b - 1) / 7) / 1e3
