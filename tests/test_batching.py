@@ -130,3 +130,17 @@ def test_requests_gathering_into_a_batch_at_a_free_server_are_not_dropped(tmp_pa
     # the first four fill a batch at the idle server (dispatched at 3 ms); the fifth arrives while it runs
     assert sim.live.devices[0][0].batches[0] == 4
     assert df["dropped"].tolist() == [False] * 4 + [capacity == 0]
+
+
+def test_shipped_gpu_edge_saturates_without_batching_and_not_with_it():
+    """scenarios/edge_gpu_batching.yaml (NVIDIA's T4 table): 600 requests/s saturate one request at a
+    time (~510/s) but not batches of up to 8 (~880/s)."""
+    from simulator.config import load_scenario
+
+    repo = Path(__file__).resolve().parent.parent
+    mean = {}
+    for batching in ("{max_batch: 8, max_wait_ms: 2}", "null"):
+        sc = load_scenario(repo / "scenarios" / "edge_gpu_batching.yaml",
+                           [f"tiers.edge.batching={batching}", "workload.requests=6000", "replications=1"])
+        mean[batching] = simulate(sc, "all-edge").requests["latency_ms"].mean()
+    assert mean["{max_batch: 8, max_wait_ms: 2}"] < 40 and mean["null"] > 500
