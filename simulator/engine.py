@@ -49,7 +49,7 @@ class Simulation:
         self.failover = policy_failover(policy_spec, sc.failover)
         self.log = RequestLog([t.name for t in net.tiers], [link.name for link in net.links], self.live.failing)
         self.decisions = policy_record(self.policy, policy_spec, replication)
-        self._described = [tier[0].batching is not None or bool(tier[0].spec.units) for tier in net.devices]  # Stretch
+        self._described = [tier[0].reads_stretch for tier in net.devices]
         self._offloads = [o[1] if o is not None else None for o in (net.offload or [None] * len(net.tiers))]
         self._next_id, self._total, self._done = 0, 0, None
         self.rrc: dict[int, RrcCharge] = {}  # per request, when the mobiles' radio has RRC states

@@ -71,6 +71,12 @@ class DeviceNode:
     background_rng: np.random.Generator | None = None
     offload_rng: np.random.Generator | None = None  # its peer choices, when its tier offloads
 
+    @property
+    def reads_stretch(self) -> bool:
+        """Its device is told what a stretch computes (a ``Stretch``), not only its work: it batches, or
+        runs on units."""
+        return self.batching is not None or bool(self.spec.units)
+
 
 @dataclass(frozen=True)
 class LinkEdge:
