@@ -545,7 +545,9 @@ def test_categorical_axis_unjoined_short_labels_in_sweep_order(tmp_path):
     assert ticks == ["sst2-minilm6", "mrpc-minilm6", "cola-minilm6"]
     assert [t.get_text() for t in heat.figure.axes[0].get_xticklabels()] == ticks
     titles = [ax.get_title() for ax in figs[1].figure.axes if ax.get_visible()]
-    assert titles == ["batching = max_batch=4 timeout_ms=5", "batching = max_batch=1 timeout_ms=0"]
+    assert [t.replace("\n", " ") for t in titles] == ["batching = max_batch=4 timeout_ms=5",
+                                                      "batching = max_batch=1 timeout_ms=0"]
+    assert all("\n" in t for t in titles)  # wrapped to the panel's width: side by side they overlapped
     mticks = [t.get_text() for t in figs[2].figure.axes[0].get_xticklabels()]
     assert mticks == ["max_batch=4 timeout_ms=5", "max_batch=1 timeout_ms=0"]
     assert all(len(t) <= 28 for t in ticks + mticks)

@@ -307,3 +307,13 @@ def test_dry_run_counts_and_estimate(tmp_path, synth_profile):
     assert "calibration: one run (3 policies, 90 requests)" in r.stdout
     assert "estimate:" in r.stdout
     assert not (tmp_path / "out").exists()
+
+
+def test_a_key_swept_to_null_is_null_in_the_results_and_none_on_plots():
+    """A condition setting a key to null (batching off) is stored as JSON null (it read 'NaN' once the
+    column had been in a frame) and labelled 'none' in figures."""
+    from simulator.report.axes import category_labels
+    from simulator.sweep.spec import to_column
+
+    assert to_column([None, float("nan"), {"max_batch": 4}], "string") == ["null", "null", '{"max_batch": 4}']
+    assert category_labels(["null", '{"max_batch": 4}'])["null"] == "none"

@@ -121,6 +121,8 @@ def _short(value: Any, limit: int, parents: int = 0) -> str:
     from pathlib import Path
 
     s = str(value)
+    if value is None or s == "null":  # a swept key set to null (e.g. batching off)
+        return "none"
     if isinstance(value, str) and s.lstrip().startswith("{"):
         try:
             d = json.loads(s)

@@ -100,6 +100,16 @@ def _fits(labels: list[str], room_in: float) -> bool:
     return sum(len(t) * char_in + 0.08 for t in labels) <= room_in
 
 
+def _wrapped(text: str, room_in: float) -> str:
+    """``text`` broken into lines that fit ``room_in`` inches at the legend's font size (panel titles)."""
+    import textwrap
+
+    fs = plt.rcParams["legend.fontsize"]
+    size = fs if isinstance(fs, int | float) else plt.rcParams["font.size"]
+    width = max(8, int(room_in / (0.55 * float(size) / 72)))
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
 def _signed(v: float) -> str:
     """A short signed number without exponent notation: +1215, +38, +4.2, -0.013."""
     if abs(v) >= 10 or v == 0:
@@ -463,7 +473,7 @@ def metric_vs_axis(res: Results, styles: dict[str, PolicyStyle], st: Style, x: s
         if fv is not None:
             title = (f"{flabel[fv]} {funit}" if funit
                      else f"{short_axis(facet).split('.')[-1]} = {flabel[fv]}")
-            ax.set_title(title, fontsize=plt.rcParams["legend.fontsize"])
+            ax.set_title(_wrapped(title, panel_in), fontsize=plt.rcParams["legend.fontsize"])
         if points:  # many irregular values: ordinary ticks, not one per value
             if _is_log(xs_all, 20):
                 ax.set_xscale("log")

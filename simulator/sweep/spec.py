@@ -107,13 +107,17 @@ def _column_dtype(values: list[Any]) -> str:
     return "string"
 
 
+def _missing(c: Any) -> bool:
+    return c is None or (isinstance(c, float) and c != c)
+
+
 def to_column(values: list[Any], dtype: str) -> list[Any]:
     """Cells converted to one consistent type (so every parquet part has the same schema)."""
     cells = [cell(v) for v in values]
     if dtype == "float64":
         return [float(c) for c in cells]
-    if dtype == "string":
-        return [c if isinstance(c, str) else json.dumps(c) for c in cells]
+    if dtype == "string":  # a missing value (None, or NaN once a frame held it) is JSON's null
+        return [c if isinstance(c, str) else json.dumps(None if _missing(c) else c) for c in cells]
     return cells
 
 
