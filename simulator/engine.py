@@ -17,6 +17,7 @@ from .batching import Stretch
 from .config import Scenario
 from .failures import failed_reason, failover_plan, policy_failover
 from .live import LiveNetwork
+from .network import Lost
 from .policies.base import Outcome, Plan, Policy, Request, start_policy
 from .policies.registry import make_policy, policy_label
 from .profile import Profile, get_profile
@@ -67,7 +68,7 @@ class Simulation:
     # -- one request ------------------------------------------------------------------------
     def _serve(self, rid: int, m: int, sample: int, arrival: float):
         env, policy, view, net, live = self.env, self.policy, self.view, self.network, self.live
-        radio, links, described, offloads = net.radio, net.links, self._described, self._offloads
+        links, described, offloads = net.links, self._described, self._offloads
         tokens = int(self.split.tokens[sample])
         req = Request(rid, m, sample, tokens, arrival)
         plan: Plan = policy.plan(req, view)
@@ -92,13 +93,12 @@ class Simulation:
                         sent = yield from live.send(m, link, nbytes, path, rrc, True)
                         transfer_s += env.now - t0
                         nbytes_link[link] += nbytes
-                        if sent is None:  # lost on a failed link: as if ``tier`` had failed
+                        e_radio += live.radio_j(link, nbytes, sent, True)
+                        if isinstance(sent, Lost):  # lost on a failed link: as if ``tier`` had failed
                             lost, at = links[link].name, tier
                             break
                         offload += net.cost.link_offload[link]
                         route.append(links[link].name)
-                        if links[link].src == 0 and radio is not None:
-                            e_radio += radio.energy_j(nbytes * 8.0, sent[1], sending=True)
                     if lost:
                         break
                     cur = tier
@@ -143,11 +143,10 @@ class Simulation:
                     t0 = env.now
                     sent = yield from live.send(m, link, net.payload.reply_bytes, path, rrc, False)
                     transfer_s += env.now - t0
-                    if sent is None:  # the reply is lost: as if ``cur`` had failed after computing
+                    e_radio += live.radio_j(link, net.payload.reply_bytes, sent, False)
+                    if isinstance(sent, Lost):  # the reply is lost: as if ``cur`` had failed after computing
                         lost, at, exit_layer = links[link].name, cur, 0
                         break
-                    if links[link].src == 0 and radio is not None:
-                        e_radio += radio.energy_j(net.payload.reply_bytes * 8.0, sent[1], sending=False)
             if not lost:
                 break
             yield env.timeout(self.failover.timeout_s)  # the client notices the loss, applies its rule

@@ -28,8 +28,9 @@ sent it: the client notices ``timeout_ms`` after the loss and applies its rule e
 had failed, with reason ``down:<link>`` (``down:<link>;no_retry_target`` under ``retry``). So a lost
 reply is recomputed: on the mobile (``local``), on another tier (``retry``, which counts the sending tier
 as tried), or the request fails (``drop``). A retry's route may cross the same down link again and
-cost another timeout. A lost message books no radio energy; the channel's ``bits_sent`` counts it in
-full, its ``busy_s`` only up to the loss. Shared links and peer links cannot fail (refused).
+cost another timeout. A lost message books the phone's radio energy for what went on air before the
+loss (its time on air and the bits carried then); the channel's ``bits_sent`` counts it in full, its
+``busy_s`` only up to the loss. Shared links and peer links cannot fail (refused).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from .background import run_background
 from .batching import BatchingDevice
 from .device import Device, Service
 from .failures import Health, LinkHealth
-from .network import Channel
+from .network import Channel, Lost
 from .offload import choose_peer
 from .radio import RadioState
 from .sharing import SharedPort, shared_link
@@ -128,11 +128,23 @@ class LiveNetwork:
     def send(self, mobile: int, link: int, nbytes: float, path: list[int], rrc, up: bool):
         """SimPy process body: ``nbytes`` over ``link`` (up or down) on the request's path, through the
         mobile's RRC state machine when the link leaves the mobile and the radio has one; (wait, tx), or
-        None when the message is lost to a failure of the link (simulator/failures.py)."""
+        a :class:`~simulator.network.Lost` when the message is lost to a failure of the link
+        (simulator/failures.py)."""
         ch = self.uplink(mobile, link, path) if up else self.downlink(mobile, link, path)
         if rrc is not None and self.network.links[link].src == 0:
             return (yield from self.rrc[mobile].transmit(self.env, ch, nbytes, rrc, up))
         return (yield from ch.transmit(nbytes))
+
+    def radio_j(self, link: int, nbytes: float, sent, up: bool) -> float:
+        """The mobile's radio energy for one message over ``link`` that :meth:`send` returned ``sent`` for:
+        0 unless the link leaves the mobile (and it has a radio); else its bits over its time on air, or,
+        for a lost message, what went on air before the loss."""
+        radio = self.network.radio
+        if radio is None or self.network.links[link].src != 0:
+            return 0.0
+        if isinstance(sent, Lost):
+            return radio.energy_j(sent.bits, sent.tx_s, sending=up)
+        return radio.energy_j(nbytes * 8.0, sent[1], sending=up)
 
     def finish(self) -> None:
         """Close every device's energy and temperature books at the end of the run."""

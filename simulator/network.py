@@ -94,6 +94,15 @@ class PayloadConfig:
         return tokens * self.input_bytes_per_token + self.header_bytes
 
 
+@dataclass(frozen=True)
+class Lost:
+    """A message lost to a failure of its link (simulator/failures.py): what had gone on air before the
+    loss (its sender's, or for a reply its receiver's, radio spent energy on that)."""
+
+    tx_s: float = 0.0
+    bits: float = 0.0
+
+
 class Channel:
     """One direction of a link: FIFO transmission over a bandwidth path, then propagation.
 
@@ -117,8 +126,8 @@ class Channel:
         self.health = None  # a LinkHealth when the link fails (simulator/failures.py)
 
     def transmit(self, nbytes: float):
-        """SimPy process body: send ``nbytes``; returns (queue wait, transmission time) in seconds, or
-        None when the message is lost to a failure of the link (at the instant of the loss).
+        """SimPy process body: send ``nbytes``; returns (queue wait, transmission time) in seconds, or a
+        :class:`Lost` when the message is lost to a failure of the link (at the instant of the loss).
 
         The sender's throughput estimate is updated when the transfer is acknowledged, one propagation
         delay after it ends.
@@ -152,14 +161,16 @@ class Channel:
         """``transmit`` on a channel that fails: lost when down now, or when it fails before arrival."""
         env, health = self.env, self.health
         if health.is_down():
-            return None
+            return Lost()
         now = env.now
         start, end, bits, tx = self._queue(now, nbytes)
         arrive = end + self.latency_s
         if arrive > now:
             yield env.timeout(arrive - now) | health.lost
             if env.now < arrive:  # the link failed first: lost (a failure at the arrival instant is not)
-                return None
+                cut = min(max(env.now, start), end)  # what was on air: from its start to the loss
+                on_air = self.path.bits_until(cut) - self.path.bits_until(start) if cut > start else 0.0
+                return Lost(cut - start, on_air)
         if tx > 0:
             rate = bits / tx
             w, old = self.ewma_weight, self.estimate_bps

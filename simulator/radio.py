@@ -136,7 +136,8 @@ class RadioState:
             charge.tail_j += e
 
     def transmit(self, env, channel, nbytes: float, charge: RrcCharge, sending: bool):
-        """SimPy process body: promotion if needed, then the channel's transfer; returns (wait, tx).
+        """SimPy process body: promotion if needed, then the channel's transfer; returns (wait, tx), or the
+        channel's ``Lost`` when the message is lost to a failure of the link.
 
         The radio is released when the phone's part ends: uplink at the end of transmission, downlink
         when the reply arrives.
@@ -146,9 +147,9 @@ class RadioState:
         if delay > 0:
             yield env.timeout(delay)
         result = yield from channel.transmit(nbytes)
-        if result is None:  # lost to a link failure (simulator/failures.py): the radio is released now
+        if not isinstance(result, tuple):  # a network.Lost (simulator/failures.py): released now
             self.end(env.now, charge)
-            return None
+            return result
         self.end(env.now - channel.latency_s if sending else env.now, charge)
         return result
 

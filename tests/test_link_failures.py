@@ -233,3 +233,24 @@ def test_devices_table_counts_link_failures(synth_profile):
     assert len(links) == 2 and (links["failures"] == 2).all()  # up and down directions of the one channel
     assert links["down_s"].to_numpy() == pytest.approx([1.15, 1.15])
     assert dev.loc[dev["tier"] != "up", "failures"].isna().all()
+
+
+def test_a_message_lost_mid_transmission_books_the_radio_energy_it_used(tmp_path):
+    """The phone's 80-byte input on a 10 kbit/s uplink is on air for 64 ms; the link fails 20 ms into it.
+    The radio was sending for those 20 ms (200 bits): 1 W x 0.02 s + 0.5 W/Mbps x 200 bits; before, a
+    lost message booked nothing."""
+    data = _data(tmp_path, "drop", failures={"schedule": [[0.52, 0.6]]}, arrivals=[0.5, 1.0])
+    data["links"]["up"]["bandwidth"] = {"model": "constant", "mbps": 0.01}
+    data["devices"]["phone"]["radio"] = {"tx_base_w": 1.0, "tx_w_per_mbps": 0.5, "rx_base_w": 0.2,
+                                         "rx_w_per_mbps": 0.1}
+    data["payload"] = {"header_bytes": 40, "input_bytes_per_token": 4}
+    df = _run_data(data).sort_values("arrival_s")
+    assert df["status"].tolist() == ["failed", "completed"] and df["reason"].iloc[0] == "down:up"
+    assert df["energy_radio_j"].iloc[0] == pytest.approx(1.0 * 0.02 + 0.5 * 200 / 1e6, rel=1e-9)
+    whole = 1.0 * 0.064 + 0.5 * 640 / 1e6  # the second: its input on air for 64 ms, the reply received
+    reply = 0.2 * 512 / 1e4 + 0.1 * 512 / 1e6  # its 64-byte reply received at 10 kbit/s
+    assert df["energy_radio_j"].iloc[1] == pytest.approx(whole + reply, rel=1e-9)
+
+
+def _run_data(data: dict):
+    return simulate(scenario_from_dict(data), "all-edge").requests
