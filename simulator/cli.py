@@ -226,7 +226,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         if d.units:  # simulator/units.py
             compute = "units " + ", ".join(f"{u} x{s.speed:g} {s.power_active_w:g} W" for u, s in d.units.items())
         else:
-            compute = f"speed {d.speed:5.2f}  servers {d.servers}  {d.power_idle_w:g}-{d.power_active_w:g} W"
+            speed = (f"timing table (batch {d.timing.batch_sizes[0]}-{d.timing.batch_sizes[-1]})"
+                     if d.timing is not None and d.timing.batch_sizes else
+                     "timing table" if d.timing is not None else f"speed {d.speed:5.2f}")
+            compute = f"{speed}  servers {d.servers}  {d.power_idle_w:g}-{d.power_active_w:g} W"
         print(f"  {name:18s} {compute}  throttling {'on' if d.thermal.enabled else 'off'}  {d.description}")
     print("\nBandwidth models:")
     for name, cls in MODELS.items():
