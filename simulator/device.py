@@ -115,13 +115,17 @@ def _resolve_catalogue(extra: dict[str, Any] | None, path: str) -> dict[str, Dev
         if base is not None:
             if base not in raw:
                 raise unknown_key(str(base), f"{path}.{name}.base", raw, what="device class")
-            merged = copy.deepcopy(raw[base])
-            for k, v in entry.items():
-                merged[k] = ({**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict)
-                             else v)
-            entry = merged
+            entry = _merged(copy.deepcopy(raw[base]), entry)
         raw[name] = entry
     return {name: build(DeviceSpec, e, f"{path}.{name}") for name, e in raw.items()}
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied key by key, mappings merged at every depth (so ``units: {gpu:
+    {speed: 2}}`` changes one unit's speed and keeps its power); anything else replaced."""
+    for k, v in changes.items():
+        base[k] = _merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return base
 
 
 @dataclass

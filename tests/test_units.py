@@ -296,3 +296,11 @@ def test_bad_policy_placement_is_one_clear_error(tmp_path, units, message):
     raw["policies"] = ["all-mobile", {"name": "all-mobile", "label": "x", "units": units}]
     with pytest.raises(ConfigError, match=message):
         scenario_from_dict(raw)
+
+
+def test_a_class_based_on_another_changes_one_unit_and_keeps_the_rest():
+    """``base:`` merges mappings at every depth: overriding one unit's speed keeps its power and source."""
+    cat = resolve_catalogue({"fast-gpu": {"base": "galaxy-s20-units", "units": {"gpu": {"speed": 3.0}}}})
+    gpu, ref = cat["fast-gpu"].units["gpu"], cat["galaxy-s20-units"].units["gpu"]
+    assert gpu.speed == 3.0 and gpu.power_active_w == ref.power_active_w > 0 and gpu.source == ref.source
+    assert list(cat["fast-gpu"].units) == ["big", "little", "gpu"]
