@@ -158,8 +158,9 @@ def unit_plan(placement: dict[str, list[int]] | None, spec: DeviceSpec, num_laye
 
 
 def effective_table(plan: UnitPlan, table_type: type):
-    """One compute table for the tier as policies read it: each layer at its unit's time, the embedding
-    at layer 1's unit, an exit head at the last layer's unit."""
+    """One compute table for the tier as policies read it (their predictions of compute time): each layer
+    at its unit's time, the embedding at layer 1's unit, an exit head at the last layer's unit; the
+    copies between units and the queues at each are not in it."""
     cols = [plan.tables[int(u)].layer_s[:, k] for k, u in enumerate(plan.unit_of)]
     return table_type(np.stack(cols, axis=1), plan.tables[int(plan.unit_of[-1])].head_s,
                       plan.tables[int(plan.unit_of[0])].embed_s)
