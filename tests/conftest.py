@@ -39,6 +39,24 @@ def make_profile(path: Path, n: int = 300, layers: int = 6, classes: int = 2, se
     return save_profile(path, meta, splits, timing)
 
 
+def linear_profile(path: Path, tokens: np.ndarray, layers: int = 2, ms_per_token: float = 0.1,
+                   head_ms: float = 0.0, hidden_size: int = 4) -> Path:
+    """A profile whose every request takes exactly ``ms_per_token * tokens`` ms at speed 1, split equally
+    over its layers (plus ``head_ms`` per exit head; no embedding time); every exit predicts class 0,
+    which is right (for hand-computed timelines and queueing theory)."""
+    n = len(tokens)
+    logits = np.zeros((n, layers, 2))
+    logits[:, :, 0] = 1.0
+    split = Split(logits=logits, labels=np.zeros(n, dtype=int), tokens=np.asarray(tokens), ids=np.arange(n))
+    seq = np.array([1, 1000])
+    timing = Timing(seq_lens=seq, batch_sizes=np.array([1]),
+                    layer_ms=np.repeat((ms_per_token * seq / layers)[None, :, None], layers, axis=2),
+                    head_ms=np.full((1, 2), head_ms), embed_ms=np.zeros((1, 2)))
+    meta = {"task": "LINEAR", "model": "linear", "num_layers": layers, "hidden_size": hidden_size,
+            "num_classes": 2, "label_names": ["a", "b"], "machine": {}, "manifest": {}}
+    return save_profile(path, meta, {"eval": split, "calib": split}, timing)
+
+
 @pytest.fixture(scope="session")
 def synth_profile(tmp_path_factory) -> Path:
     return make_profile(tmp_path_factory.mktemp("profiles") / "synth.npz")

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import simpy
+from conftest import linear_profile
 
 from simulator.background import BackgroundSpec, run_background
 from simulator.config import scenario_from_dict
 from simulator.device import Device, builtin_catalogue
 from simulator.engine import Simulation, simulate
 from simulator.errors import ConfigError
-from simulator.profile import Split, Timing, save_profile
 
 
 def _alone(dist: str, rate: float = 20.0, service_ms: float = 25.0, horizon: float = 5000.0):
@@ -41,17 +41,8 @@ def test_md1_wait():
 
 
 def _profile(path: Path) -> Path:
-    n, layers = 8, 2
-    logits = np.zeros((n, layers, 2))
-    logits[:, :, 0] = 1.0
-    split = Split(logits=logits, labels=np.zeros(n, dtype=int), tokens=np.full(n, 10), ids=np.arange(n))
-    seq = np.array([1, 1000])
-    timing = Timing(seq_lens=seq, batch_sizes=np.array([1]),
-                    layer_ms=np.repeat((1.0 * seq / layers)[None, :, None], layers, axis=2),
-                    head_ms=np.zeros((1, 2)), embed_ms=np.zeros((1, 2)))  # a request: 10 ms
-    meta = {"task": "B", "model": "b", "num_layers": layers, "hidden_size": 4, "num_classes": 2,
-            "label_names": ["a", "b"], "machine": {}, "manifest": {}}
-    return save_profile(path, meta, {"eval": split, "calib": split}, timing)
+    """8 requests of 10 tokens, 5 ms per layer at speed 1 (a request: 10 ms)."""
+    return linear_profile(path, np.full(8, 10), ms_per_token=1.0)
 
 
 def _scenario(tmp_path: Path, background: dict | None, requests: int = 20000):

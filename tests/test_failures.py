@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import linear_profile
 
 from simulator.config import scenario_from_dict
 from simulator.engine import simulate
 from simulator.errors import ConfigError
 from simulator.metrics import summarise
-from simulator.profile import Split, Timing, save_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 ARRIVALS = [0.5, 0.97, 1.2, 1.95, 2.05, 3.0]  # edge down in [1, 2): 0.97 is in flight at 1.0
@@ -27,18 +27,8 @@ TOL = 1e-6
 
 
 def _profile(path: Path) -> Path:
-    n, layers = 8, 2
-    logits = np.zeros((n, layers, 2))
-    logits[:, :, 0] = 1.0
-    split = Split(logits=logits, labels=np.zeros(n, dtype=int), tokens=np.full(n, 10), ids=np.arange(n))
-    seq = np.array([1, 1000])
-    per_layer = 1.0 * seq / layers  # 5 ms per layer at 10 tokens
-    timing = Timing(seq_lens=seq, batch_sizes=np.array([1]),
-                    layer_ms=np.repeat(per_layer[None, :, None], layers, axis=2),
-                    head_ms=np.zeros((1, 2)), embed_ms=np.zeros((1, 2)))
-    meta = {"task": "F", "model": "f", "num_layers": layers, "hidden_size": 4, "num_classes": 2,
-            "label_names": ["a", "b"], "machine": {}, "manifest": {}}
-    return save_profile(path, meta, {"eval": split, "calib": split}, timing)
+    """8 requests of 10 tokens, 5 ms per layer at speed 1 (a request: 10 ms)."""
+    return linear_profile(path, np.full(8, 10), ms_per_token=1.0)
 
 
 def _scenario(tmp_path: Path, rule: str, cloud: bool = True, failures: dict | None = None,

@@ -11,27 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import linear_profile
 
 from simulator.config import scenario_from_dict
 from simulator.engine import Simulation, simulate
-from simulator.profile import Split, Timing, save_profile
 from simulator.topology import compute_table
 
-
-def _profile(path: Path, tokens: np.ndarray, layers: int = 2, ms_per_token: float = 0.1) -> Path:
-    """A profile whose per-request compute time is exactly proportional to its token count."""
-    n = len(tokens)
-    logits = np.zeros((n, layers, 2))
-    logits[:, :, 0] = 1.0
-    split = Split(logits=logits, labels=np.zeros(n, dtype=int), tokens=tokens, ids=np.arange(n))
-    seq = np.array([1, 1000])
-    per_layer = ms_per_token * seq / layers
-    timing = Timing(seq_lens=seq, batch_sizes=np.array([1]),
-                    layer_ms=np.repeat(per_layer[None, :, None], layers, axis=2),
-                    head_ms=np.zeros((1, 2)), embed_ms=np.zeros((1, 2)))
-    meta = {"task": "Q", "model": "q", "num_layers": layers, "hidden_size": 4, "num_classes": 2,
-            "label_names": ["a", "b"], "machine": {}, "manifest": {}}
-    return save_profile(path, meta, {"eval": split, "calib": split}, timing)
+_profile = linear_profile  # ms_per_token * tokens ms per request at speed 1 (conftest.py)
 
 
 def _scenario(profile: Path, rate: float, requests: int, seed: int = 1, **extra) -> dict:

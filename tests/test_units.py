@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import simpy
+from conftest import linear_profile
 
 from simulator.config import scenario_from_dict
 from simulator.device import DeviceSpec, resolve_catalogue
 from simulator.engine import simulate
 from simulator.errors import ConfigError
 from simulator.fast.support import scenario_why_not
-from simulator.profile import Split, Timing, save_profile
 from simulator.thermal import ThermalSpec
 from simulator.unit_device import UnitDevice
 
@@ -25,21 +25,7 @@ HIDDEN = 4
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _profile(path: Path, tokens: np.ndarray, layers: int = 2, ms_per_token: float = 0.1,
-             head_ms: float = 0.0) -> Path:
-    """Every layer takes exactly ``ms_per_token * tokens / layers`` ms at speed 1; heads ``head_ms``."""
-    n = len(tokens)
-    logits = np.zeros((n, layers, 2))
-    logits[:, :, 0] = 1.0
-    split = Split(logits=logits, labels=np.zeros(n, dtype=int), tokens=tokens, ids=np.arange(n))
-    seq = np.array([1, 1000])
-    per_layer = ms_per_token * seq / layers
-    timing = Timing(seq_lens=seq, batch_sizes=np.array([1]),
-                    layer_ms=np.repeat(per_layer[None, :, None], layers, axis=2),
-                    head_ms=np.full((1, 2), head_ms), embed_ms=np.zeros((1, 2)))
-    meta = {"task": "Q", "model": "q", "num_layers": layers, "hidden_size": HIDDEN, "num_classes": 2,
-            "label_names": ["a", "b"], "machine": {}, "manifest": {}}
-    return save_profile(path, meta, {"eval": split, "calib": split}, timing)
+_profile = linear_profile  # ms_per_token * tokens ms per request at speed 1 (conftest.py)
 
 
 SOC = {"speed": 1.0, "servers": 1, "power_idle_w": 0.2, "power_active_w": 0.2, "source": "test",
