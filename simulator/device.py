@@ -20,9 +20,8 @@ import simpy
 import yaml
 
 from .errors import ConfigError, unknown_key
-from .profile import TimingTable
 from .radio import RrcSpec, parse_rrc
-from .schema import build, positive, require
+from .schema import build, require
 from .thermal import ThermalSpec, ThermalState
 from .units import CopySpec, UnitSpec, parse_units
 
@@ -45,19 +44,14 @@ class RadioSpec:
 
 
 @dataclass
-class DeviceSpec:
-    """A device class from the catalogue (``devices.yaml``) or a scenario's ``devices:``."""
+class DeviceSpec(UnitSpec):
+    """A device class from the catalogue (``devices.yaml``) or a scenario's ``devices:``: one compute unit
+    (speed or timing table, servers, power) with its DVFS exponent, radio and thermal model, or several
+    ``units`` (simulator/units.py) sharing them."""
 
-    description: str = ""
-    source: str = ""
-    speed: float = 1.0
-    servers: int = 1
-    power_idle_w: float = 0.0
-    power_active_w: float = 0.0
     power_exponent: float = 3.0
     radio: RadioSpec | None = None
     thermal: ThermalSpec = field(default_factory=ThermalSpec)
-    timing: TimingTable | None = None
     # heterogeneous compute units and the copy between them (simulator/units.py)
     units: dict[str, UnitSpec] | None = field(default=None, metadata={"convert": parse_units})
     copy: CopySpec | None = None
@@ -67,12 +61,7 @@ class DeviceSpec:
             require(self.copy is not None, f"'{path}.copy' is needed with several units: "
                                            f"{{gbps: ..., latency_us: ..., source: ...}} (moving a hidden state "
                                            f"between them)")
-        positive(self.speed, f"{path}.speed")
-        require(self.servers >= 1, f"'{path}.servers' must be at least 1, got {self.servers}")
-        positive(self.power_idle_w, f"{path}.power_idle_w", allow_zero=True)
-        positive(self.power_active_w, f"{path}.power_active_w", allow_zero=True)
-        require(self.power_active_w >= self.power_idle_w,
-                f"'{path}.power_active_w' must be at least power_idle_w")
+        super().check(path)
 
 
 @lru_cache(maxsize=1)
@@ -198,9 +187,7 @@ class Device:
 
     def request_power_w(self) -> float:
         """Power attributed to one request in service: its server's share of the device."""
-        s = self.spec
-        return (s.power_idle_w + (s.power_active_w - s.power_idle_w) * self.frequency ** s.power_exponent
-                ) / s.servers
+        return self.spec.request_power_w(self.frequency, self.spec.power_exponent)
 
     def update(self) -> None:
         """Account energy and temperature from the last update to now (power was constant)."""

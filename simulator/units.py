@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class UnitSpec:
-    """One compute unit of a device class: speed relative to the profile's machine (or an absolute
-    ``timing`` table measured on the unit), servers, and power while idle and busy."""
+    """One compute unit of a device class (and what every device class is at least): speed relative to
+    the profile's machine (or an absolute ``timing`` table measured on it), servers, and power while
+    idle and busy."""
 
     description: str = ""
     source: str = ""
