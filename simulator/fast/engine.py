@@ -344,9 +344,7 @@ class FastSimulation:
             start, end, e, dropped, _ = kernels.thermal_segments(seg, arr, work, cap, *self._thermal_args(node, init))
         else:
             start, end, dropped = kernels.fifo_segments(seg, arr, work, spec.servers, cap)
-            dyn = spec.power_active_w - spec.power_idle_w
-            p_req = (spec.power_idle_w + dyn * 1.0 ** spec.power_exponent) / spec.servers
-            e = np.where(work > 1e-15, p_req * work, 0.0)
+            e = np.where(work > 1e-15, spec.request_power_w(1.0, spec.power_exponent) * work, 0.0)
         t_start[idx], t_end[idx], energy[idx] = start, end, e
         return dropped
 
@@ -502,18 +500,15 @@ def _sequential_sum(x: np.ndarray, start: float = 0.0) -> float:
 
 def _close_books(node, state: np.ndarray, end_s: float) -> tuple[float, float, float]:
     """Energy, busy server-seconds and final temperature of a device, its books closed (idle) at ``end_s``."""
-    spec, th = node.spec, node.thermal
-    idle = spec.power_idle_w + (spec.power_active_w - spec.power_idle_w) * 0 / spec.servers * 1.0
+    idle, th = node.spec.power_idle_w, node.thermal  # no server busy: idle power, whatever the frequency
     if th.enabled:
         ts = ThermalState(th, 0.0)
         energy_j, busy_s, ts.temp_c, ts.t_last, level = (float(x) for x in state)
         ts.level = int(level)
         dt = end_s - ts.t_last
         if dt > 0:
-            p = spec.power_idle_w + (spec.power_active_w - spec.power_idle_w) * 0 / spec.servers * ts.frequency ** \
-                spec.power_exponent
-            energy_j += p * dt
-            ts.advance(end_s, p)
+            energy_j += idle * dt
+            ts.advance(end_s, idle)
         return energy_j, busy_s, ts.temp_c
     energy_j, busy_s, t_last = (float(x) for x in state)
     if end_s - t_last > 0:

@@ -148,10 +148,8 @@ def thermal_station(arrive: np.ndarray, work: np.ndarray, capacity: int, idle_w:
         start[i] = now
         step = now - t_last  # update() before the server turns busy: idle power since the last update
         if step > 0:
-            f = trip_f[level - 1] if level else 1.0
-            p_idle = idle_w + dyn * 0 / 1 * f ** exponent
-            e_dev += p_idle * step
-            ss = amb + p_idle * r
+            e_dev += idle_w * step  # no server busy: idle power at any frequency
+            ss = amb + idle_w * r
             temp = ss + (temp - ss) * math.exp(-step / tau)
             t_last = now
             level = _level_after(temp, level, trip_t, hyst)
@@ -160,21 +158,20 @@ def thermal_station(arrive: np.ndarray, work: np.ndarray, capacity: int, idle_w:
         while remaining > 1e-15:
             f = trip_f[level - 1] if level else 1.0
             dt = remaining / f
-            p = idle_w + dyn * 1 / 1 * f ** exponent  # power_w() with the server busy
+            p = idle_w + dyn * f ** exponent  # power_w() with the server busy, all of it the request's
             ttc = _time_to_change(temp, level, p, amb, r, tau, trip_t, hyst)
             if ttc < dt:
                 dt = ttc
-            p_req = (idle_w + dyn * f ** exponent) / 1
             now = now + dt
             step = now - t_last
             if step > 0:  # update(): the level has not changed since p was computed
                 e_dev += p * step
-                busy_s += 1 * step
+                busy_s += step
                 ss = amb + p * r
                 temp = ss + (temp - ss) * math.exp(-step / tau)
                 t_last = now
                 level = _level_after(temp, level, trip_t, hyst)
-            e_req += p_req * dt
+            e_req += p * dt
             remaining -= dt * f
         energy[i] = e_req
         end[i] = now
