@@ -110,20 +110,14 @@ class Simulation:
                     service = yield from live.serve(m, tier, work, stretch, path)
                 else:  # horizontal offload: the stretch runs on a peer of the tier and comes back (offload.py)
                     link = offloads[tier]
-                    nbytes = net.transfer_bytes(tokens, layer - 1)
-                    t0 = env.now
-                    yield from live.send(m, link, nbytes, path, rrc, True)
-                    transfer_s += env.now - t0
+                    back = net.payload.reply_bytes if exit_layer else net.transfer_bytes(tokens, end)
+                    service, there_s, back_s, nbytes = yield from live.serve_on_peer(
+                        m, tier, peer, work, stretch, path, rrc, net.transfer_bytes(tokens, layer - 1), back)
+                    transfer_s += there_s
+                    transfer_s += back_s
                     nbytes_link[link] += nbytes
                     offload += net.cost.link_offload[link]
                     route.append(links[link].name)
-                    service = yield from live.serve(m, tier, work, stretch, [*path[:tier], peer, *path[tier + 1:]])
-                    if not service.failed and not service.dropped:
-                        nbytes = net.payload.reply_bytes if exit_layer else net.transfer_bytes(tokens, end)
-                        t0 = env.now
-                        yield from live.send(m, link, nbytes, path, rrc, False)
-                        transfer_s += env.now - t0
-                        nbytes_link[link] += nbytes
                 if service.failed:  # lost to a failure of the device
                     queue_s[tier] += service.queue_s
                     compute_s[tier] += service.compute_s

@@ -95,6 +95,23 @@ class LiveNetwork:
             return None
         return choose_peer(spec[0].rule, j, [d.in_system for d in devices], self.network.devices[tier][j].offload_rng)
 
+    def serve_on_peer(self, mobile: int, tier: int, peer: int, work_s: float, stretch, path: list[int], rrc,
+                      nbytes: int, back_bytes: int):
+        """SimPy process body: horizontal offload (simulator/offload.py). The stretch's input (``nbytes``)
+        goes over the tier's peer link to device ``peer``, runs there, and its result (``back_bytes``)
+        comes back unless it was dropped or lost; returns ``(service, seconds there, seconds back, bytes
+        on the peer link)``."""
+        link = self.network.offload[tier][1]
+        t0 = self.env.now
+        yield from self.send(mobile, link, nbytes, path, rrc, True)
+        there_s = self.env.now - t0
+        service: Service = yield from self.serve(mobile, tier, work_s, stretch, [*path[:tier], peer, *path[tier + 1:]])
+        if service.failed or service.dropped:
+            return service, there_s, 0.0, nbytes
+        t0 = self.env.now
+        yield from self.send(mobile, link, back_bytes, path, rrc, False)
+        return service, there_s, self.env.now - t0, nbytes + back_bytes
+
     def _device(self, env: simpy.Environment, d: DeviceNode, record: bool) -> Device:
         if d.spec.units:
             return UnitDevice(env, d.name, d.tier, d.spec, d.thermal, d.queue_capacity, record,
