@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..network import BYTES_PER_VALUE
 from ..policies.base import Policy, Request
 from ..records import describe_plan
 from ..topology import Network
@@ -135,7 +134,7 @@ def _assemble(net: Network, split, uniq: np.ndarray, groups: list, drops: bool) 
         sent = np.zeros((len(members), n_links), dtype=np.int64)
         for h, (k, i, _, snap, meta) in enumerate(hops):
             if k == UP:
-                nb = _transfer_bytes(net, tokens, meta)
+                nb = net.transfer_bytes(tokens, meta)  # integer arithmetic, element by element
                 block[:, h] = nb * 8.0
                 sent[:, i] += nb
             elif k == DOWN:
@@ -157,19 +156,10 @@ def _assemble(net: Network, split, uniq: np.ndarray, groups: list, drops: bool) 
 
     path_of = np.full(len(split), -1, dtype=np.int64)
     path_of[uniq] = np.arange(P)
-    nothing = None
     return Paths(path_of, kind, index, amount, final("exit_layer", np.int64), final("exit_tier", np.int64),
                  final("layer_cost", float), final("offload", float), nbytes, final("plan"), final("plan_exits"),
                  final("route"), final("explore", bool), *((drop["plan"], drop["exits"], drop["route"], drop_explore,
-                                                           drop_offload, drop_nbytes) if drops else (nothing,) * 6))
-
-
-def _transfer_bytes(net: Network, tokens: np.ndarray, after_layer: int) -> np.ndarray:
-    """:meth:`Network.transfer_bytes` for many token counts (integers, exactly)."""
-    p = net.payload
-    if after_layer == 0:
-        return tokens * p.input_bytes_per_token + p.header_bytes
-    return tokens * net.hidden_size * BYTES_PER_VALUE[p.dtype] + p.header_bytes
+                                                           drop_offload, drop_nbytes) if drops else (None,) * 6))
 
 
 def _stretch_work(table, samples: np.ndarray, first: int, stop: int, heads_at: tuple[int, ...]) -> np.ndarray:
@@ -182,12 +172,6 @@ def _stretch_work(table, samples: np.ndarray, first: int, stop: int, heads_at: t
         if k in heads_at:
             work = work + hs
     return work
-
-
-def _objects(values: list) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
 
 
 def _walk(policy: Policy, net: Network, view: SampleView, split, sample: int, names: list[str]):
@@ -212,14 +196,12 @@ def _walk(policy: Policy, net: Network, view: SampleView, split, sample: int, na
                 offload += cost.link_offload[link]
                 route.append(links[link].name)
             cur = tier
-        exits_before = plan.exits | {plan.last_layer}
-        work, _, end, exit_layer, plan = next_stretch(policy, req, view, plan, layer, net.tables[tier])
+        work, heads, end, exit_layer, plan = next_stretch(policy, req, view, plan, layer, net.tables[tier])
         if tier in seen:
             raise Unsupported("a request returns to a device it has left (a redirect within one tier)")
         seen.add(tier)
         desc = describe_plan(plan.tiers, plan.exits, plan.last_layer, names)
         stop = exit_layer or end
-        heads = tuple(k for k in range(layer, stop + 1) if k in exits_before)
         hops.append((DEVICE, tier, work, (desc, ">".join(route), plan.explore, offload), (layer, stop, heads)))
         layer = end + 1
     if cur > 0:
