@@ -20,27 +20,10 @@ import simpy
 import yaml
 
 from .errors import ConfigError, unknown_key
-from .radio import RrcSpec, parse_rrc
+from .radio import RadioSpec, parse_radio
 from .schema import build, require
 from .thermal import ThermalSpec, ThermalState
 from .units import CopySpec, UnitSpec, parse_units
-
-
-@dataclass
-class RadioSpec:
-    """Radio power while sending/receiving: base watts plus watts per Mbit/s of throughput."""
-
-    tx_base_w: float = 0.0
-    tx_w_per_mbps: float = 0.0
-    rx_base_w: float = 0.0
-    rx_w_per_mbps: float = 0.0
-    rrc: RrcSpec | None = field(default=None, metadata={"convert": parse_rrc})  # simulator/radio.py
-
-    def energy_j(self, bits: float, seconds: float, sending: bool) -> float:
-        """Energy of one transfer: base power over its duration plus the per-bit term."""
-        if sending:
-            return self.tx_base_w * seconds + self.tx_w_per_mbps * bits / 1e6
-        return self.rx_base_w * seconds + self.rx_w_per_mbps * bits / 1e6
 
 
 @dataclass
@@ -50,7 +33,7 @@ class DeviceSpec(UnitSpec):
     ``units`` (simulator/units.py) sharing them."""
 
     power_exponent: float = 3.0
-    radio: RadioSpec | None = None
+    radio: RadioSpec | None = field(default=None, metadata={"convert": parse_radio})  # radio.py
     thermal: ThermalSpec = field(default_factory=ThermalSpec)
     # heterogeneous compute units and the copy between them (simulator/units.py)
     units: dict[str, UnitSpec] | None = field(default=None, metadata={"convert": parse_units})

@@ -29,13 +29,13 @@ class LiveNetwork:
         for link, chans in zip(network.links, network.channels, strict=True):
             if link.shared:  # one shared link per device of the upper tier (a cell, a shared backhaul)
                 n_up = len(network.devices[link.dst])
-                pairs = [shared_link(env, link.name if n_up == 1 else f"{link.name}{d}", chans, record)
+                pairs = [shared_link(env, link.name if n_up == 1 else f"{link.name}{d}", chans, record, link.name)
                          for d in range(n_up)]
                 self.shared += [x for pair in pairs for x in pair]
                 self.up.append([SharedPort([p[0] for p in pairs], c.index, self._cell(link.index, c.index),
-                                           c.ewma_weight) for c in chans])
+                                           c.ewma_weight, self._moves(link.index, c.index)) for c in chans])
                 self.down.append([SharedPort([p[1] for p in pairs], c.index, self._cell(link.index, c.index),
-                                             c.ewma_weight) for c in chans])
+                                             c.ewma_weight, self._moves(link.index, c.index)) for c in chans])
             else:
                 self.up.append([Channel(env, c.name, c.up, c.latency_s, c.ewma_weight) for c in chans])
                 self.down.append([Channel(env, f"{c.name}-down", c.down, c.latency_s, c.ewma_weight)
@@ -126,10 +126,16 @@ class LiveNetwork:
         return BatchingDevice(env, d.name, d.tier, d.spec, d.thermal, d.queue_capacity, record, d.batching,
                               timing, scale)
 
-
     def _cell(self, link: int, j: int):
         """Which upper-tier device device ``j`` of ``link``'s lower tier reaches now (changes on handover)."""
         return lambda: self.network.upper(link, j, self.env.now)
+
+    def _moves(self, link: int, j: int):
+        """When device ``j`` of ``link``'s lower tier next hands over (None: never; only phones move)."""
+        handovers = self.network.handovers
+        if handovers is None or self.network.links[link].src != 0:
+            return None
+        return handovers[j].after
 
     def device(self, mobile: int, tier: int, path: list[int] | None = None) -> Device:
         """The device of ``tier`` on ``mobile``'s path: ``path`` (pinned by a request), else its current one."""

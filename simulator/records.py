@@ -293,7 +293,9 @@ def policy_record(policy, spec: str | dict, replication: int) -> dict:
 
 
 def device_frame(live: LiveNetwork, label: str, replication: int, end_s: float) -> pd.DataFrame:
-    """One row per device (energy, busy time, drops, final temperature) and per link direction."""
+    """One row per device (energy, busy time, drops, final temperature), per link direction of each
+    device (for a shared link: each user's own transmission time and bytes) and per shared link (busy:
+    at least one transfer active; bytes carried; ``mean_active``: active transfers averaged over the run)."""
     tiers = live.network.tiers
     rows = []
     for tier in live.devices:
@@ -317,6 +319,10 @@ def device_frame(live: LiveNetwork, label: str, replication: int, end_s: float) 
             health = link_health.get((link.index, j))
             if health is not None:  # only links that can fail (both directions go down together)
                 rows[-1].update(failures=health.failures, down_s=health.down_s(end_s))
+    for sh in getattr(live, "shared", []):  # a shared link itself (the per-user rows above overlap in time)
+        rows.append({"policy": label, "replication": replication, "device": sh.name, "tier": sh.link,
+                     "busy_s": sh.busy_s, "bytes": sh.bits_carried / 8,
+                     "mean_active": sh.active_s / end_s if end_s > 0 else 0.0, "end_s": end_s})
     return pd.DataFrame(rows)
 
 

@@ -12,6 +12,17 @@ capacity integral; the next completion is the smallest ``remaining_i / share_i``
 :meth:`BandwidthPath.finish_time`, which is exact across capacity steps. At each event the books are
 brought up to date and one wake-up is scheduled; a stale wake-up (superseded by a later plan) is
 ignored. Completed transfers then propagate for ``rtt/2`` like on a private :class:`Channel`.
+
+Handover (simulator/mobility.py): a transfer uses the phone's *current* cell. When the phone hands over
+while a transfer is active, the transfer's remaining bits leave the old cell at that instant (the users
+left there share it from then on) and join the new cell, sharing it from the same instant; the phone's
+weight is zero on both for the interruption (its blacked-out quality path), so the remaining bits move
+but nothing is carried until the interruption ends. :class:`SharedPort` does the move;
+:meth:`SharedLink.detach` and :meth:`SharedLink.attach` keep each cell's books exact across it.
+
+Books per shared link (``devices.csv`` has one row per shared link beside the per-user rows): busy time
+(time with at least one transfer active, including interrupted ones), bits carried, and the time
+integral of the number of active transfers (its mean over the run is ``mean_active``).
 """
 
 from __future__ import annotations
@@ -40,15 +51,18 @@ class SharedLink:
     """One direction of a shared link: capacity ``path`` shared by weight among active transfers."""
 
     def __init__(self, env: simpy.Environment, name: str, path: BandwidthPath, latency_s: float,
-                 quality: list[BandwidthPath] | None = None, record: bool = False):
+                 quality: list[BandwidthPath] | None = None, record: bool = False, link: str = ""):
         self.env = env
         self.name = name
+        self.link = link or name  # the scenario's link this is (one per upper-tier device and direction)
         self.path = path
         self.latency_s = latency_s
         self.quality = quality  # per user (device of the lower tier); None = fair share
         self.active: list[_Transfer] = []
-        self.bits_sent = 0.0
+        self.bits_sent = 0.0  # bits of the transfers started on this link
+        self.bits_carried = 0.0  # bits this link carried (a transfer moved by a handover: part here)
         self.busy_s = 0.0  # time with at least one transfer active
+        self.active_s = 0.0  # integral over time of the number of active transfers
         self._t = 0.0  # time the books were last brought up to date
         self._plan = 0  # generation of the scheduled wake-up
         self.series: list[tuple[float, int, float]] | None = [] if record else None
@@ -76,9 +90,13 @@ class SharedLink:
         """Deliver the bits carried in [self._t, now] to the active transfers at their shares."""
         if self.active and now > self._t:
             carried = self.path.bits_until(now) - self.path.bits_until(self._t)
-            for x, s in zip(self.active, self._shares(self._t), strict=True):
+            shares = self._shares(self._t)
+            for x, s in zip(self.active, shares, strict=True):
                 x.remaining -= s * carried
+            if any(shares):
+                self.bits_carried += carried
             self.busy_s += now - self._t
+            self.active_s += len(self.active) * (now - self._t)
         self._t = now
 
     def _log(self, t: float) -> None:
@@ -119,17 +137,34 @@ class SharedLink:
             x.remaining = 0.0
         self._replan()
 
+    def attach(self, x: _Transfer) -> None:
+        """Start carrying transfer ``x`` (its ``remaining`` bits) from now."""
+        self._advance(self.env.now)
+        self.active.append(x)
+        self._replan()
+
+    def detach(self, x: _Transfer) -> None:
+        """Stop carrying ``x`` now (its phone handed over): the books up to now, ``x.remaining`` exact."""
+        self._advance(self.env.now)
+        self.active = [y for y in self.active if y is not x]
+        self._replan()
+
+    def start(self, nbytes: float, user: int = 0) -> _Transfer | None:
+        """Begin sending ``nbytes`` for ``user`` now; the transfer (its ``done`` event), None for 0 bytes."""
+        bits = nbytes * 8.0
+        self.bits_sent += bits
+        if bits <= 0:
+            return None
+        x = _Transfer(user, bits, bits, self.env.now, self.env.event())
+        self.attach(x)
+        return x
+
     def transmit(self, nbytes: float, user: int = 0):
         """SimPy process body: send ``nbytes`` for ``user``; returns (0 queue wait, transmission time)."""
         now = self.env.now
-        bits = nbytes * 8.0
-        self.bits_sent += bits
-        if bits > 0:
-            self._advance(now)
-            done = self.env.event()
-            self.active.append(_Transfer(user, bits, bits, now, done))
-            self._replan()
-            yield done
+        x = self.start(nbytes, user)
+        if x is not None:
+            yield x.done
         tx = self.env.now - now
         if self.latency_s > 0:
             yield self.env.timeout(self.latency_s)
@@ -140,13 +175,15 @@ class SharedPort:
     """One user's access to the :class:`SharedLink` of its current cell, with a private channel's interface.
 
     ``cells`` are the shared links of the upper tier's devices; ``cell()`` says which one the user
-    reaches now (fixed, or changing with handover).
+    reaches now (fixed, or changing with handover); ``moves(t)`` is the user's first handover strictly
+    after ``t`` (None: it never moves), where an active transfer moves to the new cell.
     """
 
     def __init__(self, cells: list[SharedLink], user: int, cell: Callable[[], int] | None = None,
-                 ewma_weight: float = 0.3):
+                 ewma_weight: float = 0.3, moves: Callable[[float], float] | None = None):
         self.cells = cells
         self.cell = cell or (lambda: 0)
+        self.moves = moves
         self.user = user
         self.name = f"{cells[0].name}[{user}]"
         self.ewma_weight = ewma_weight
@@ -167,8 +204,12 @@ class SharedPort:
         return self.cells[0].latency_s
 
     def transmit(self, nbytes: float):
-        """SimPy process body: send over the shared link; updates this user's throughput estimate."""
-        wait, tx = yield from self.link.transmit(nbytes, self.user)
+        """SimPy process body: send over the shared link of the current cell, following the phone to its
+        new cell at each handover; updates this user's throughput estimate."""
+        if self.moves is None:
+            wait, tx = yield from self.link.transmit(nbytes, self.user)
+        else:
+            wait, tx = yield from self._transmit_moving(nbytes)
         self.bits_sent += nbytes * 8.0
         self.busy_s += tx
         if tx > 0:
@@ -177,10 +218,34 @@ class SharedPort:
             self.estimate_bps = rate if old is None else (1 - w) * old + w * rate
         return wait, tx
 
+    def _transmit_moving(self, nbytes: float):
+        """``transmit`` for a phone that hands over: the remaining bits move with it (module docstring)."""
+        link = self.link
+        env = link.env
+        now = env.now
+        x = link.start(nbytes, self.user)
+        while x is not None and not x.done.triggered:
+            t_move = self.moves(env.now)
+            if t_move == math.inf:
+                yield x.done
+                break
+            yield x.done | env.timeout(max(t_move - env.now, 0.0))
+            new = self.link
+            if not x.done.triggered and new is not link:
+                link.detach(x)
+                new.attach(x)
+                link = new
+        tx = env.now - now
+        if self.latency_s > 0:
+            yield env.timeout(self.latency_s)
+        return 0.0, tx
 
-def shared_link(env: simpy.Environment, name: str, chans, record: bool = False) -> tuple[SharedLink, SharedLink]:
-    """The up and down :class:`SharedLink` of one shared link from its channel nodes (capacity in the first)."""
+
+def shared_link(env: simpy.Environment, name: str, chans, record: bool = False,
+                link: str = "") -> tuple[SharedLink, SharedLink]:
+    """The up and down :class:`SharedLink` of one shared link (``link``, the scenario's name) from its
+    channel nodes (capacity in the first)."""
     c0 = chans[0]
     quality = None if c0.quality is None else [c.quality for c in chans]
-    return (SharedLink(env, name, c0.up, c0.latency_s, quality, record),
-            SharedLink(env, f"{name}-down", c0.down, c0.latency_s, quality, record))
+    return (SharedLink(env, name, c0.up, c0.latency_s, quality, record, link),
+            SharedLink(env, f"{name}-down", c0.down, c0.latency_s, quality, record, link))

@@ -12,7 +12,7 @@ from simulator.engine import simulate
 from simulator.errors import ConfigError
 from simulator.mobility import Handovers, constant_one, with_blackouts
 from simulator.network import Channel
-from simulator.sharing import SharedLink
+from simulator.sharing import SharedLink, SharedPort
 from simulator.streams import stream
 
 MB = 1_000_000
@@ -64,6 +64,47 @@ def test_handover_on_a_shared_cell_gives_the_others_its_share():
     env.process(go(1))
     env.run()
     assert (done[0], done[1]) == pytest.approx((2.0, 1.8), rel=1e-12)
+
+
+def _two_cells(moving: bool) -> dict[str, float]:
+    """Two 1 MB/s cells; A and B on cell 0, C on cell 1, 1 MB each from 0; A moves to cell 1 at 0.5 s
+    with a 0.2 s interruption. Finish time per phone (``moving=False``: A's transfer stays on cell 0)."""
+    env = simpy.Environment()
+    ho = [Handovers(0, [(0.5, 1)], 2, None, None), Handovers(0, [], 2, None, None),
+          Handovers(1, [], 2, None, None)]
+    q = [with_blackouts(constant_one(), h, 0.2) for h in ho]
+    cells = [SharedLink(env, f"cell{i}", _const(), latency_s=0.0, quality=q) for i in range(2)]
+    ports = [SharedPort(cells, u, (lambda u=u: ho[u].cell_at(env.now)), moves=ho[u].after if moving else None)
+             for u in range(3)]
+    done = {}
+
+    def go(u):
+        if not moving:  # the old rule: the cell is picked once, when the transfer starts
+            yield from cells[ports[u].cell()].transmit(MB, u)
+        else:
+            yield from ports[u].transmit(MB)
+        done["ABC"[u]] = env.now
+
+    for u in range(3):
+        env.process(go(u))
+    env.run()
+    return done, cells
+
+
+def test_a_handover_moves_the_transfers_remaining_bits_to_the_new_cell():
+    # 0-0.5: A, B share cell 0 (0.75 MB left each), C alone on cell 1 (0.5 MB left). At 0.5 A joins
+    # cell 1 with weight 0 until 0.7: B alone on cell 0 ends at 1.25; C alone until 0.7 (0.3 MB left),
+    # then shares with A: C ends at 1.3, A has 0.75 - 0.3 = 0.45 MB left, alone: ends 1.75.
+    done, cells = _two_cells(moving=True)
+    assert done == pytest.approx({"A": 1.75, "B": 1.25, "C": 1.30}, rel=1e-12)
+    # each cell's books: cell 0 carried A's first 0.25 MB and B's 1 MB, cell 1 C's 1 MB and A's last
+    # 0.75 MB; busy until its last transfer ended; active transfers integrated over time
+    assert [c.bits_carried / 8 for c in cells] == pytest.approx([1.25 * MB, 1.75 * MB], rel=1e-12)
+    assert [c.bits_sent / 8 for c in cells] == pytest.approx([2 * MB, MB])  # where transfers started
+    assert [c.busy_s for c in cells] == pytest.approx([1.25, 1.75], rel=1e-12)
+    assert [c.active_s for c in cells] == pytest.approx([2 * 0.5 + 0.75, 0.5 + 2 * 0.8 + 0.45], rel=1e-12)
+    # the rule this replaces (the transfer stays on the cell it started on) gives 2.0 / 1.8 / 1.0
+    assert _two_cells(moving=False)[0] == pytest.approx({"A": 2.0, "B": 1.8, "C": 1.0}, rel=1e-12)
 
 
 def test_schedule_and_random_dwell():

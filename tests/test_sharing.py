@@ -127,11 +127,34 @@ def test_sharing_slows_phones_and_conserves_bytes(synth_profile):
     shared = simulate(scenario_from_dict(_cell(synth_profile, 8, True)), spec, record_timeline=True)
     assert shared.requests["transfer_s"].mean() > 1.5 * priv.requests["transfer_s"].mean()
     dev = shared.devices
-    assert dev[dev["tier"] == "uplink"]["bytes"].sum() == pytest.approx(
-        priv.devices[priv.devices["tier"] == "uplink"]["bytes"].sum())
+    users = dev[(dev["tier"] == "uplink") & dev["mean_active"].isna()]
+    assert len(users) == 16  # 8 phones x 2 directions
+    assert users["bytes"].sum() == pytest.approx(priv.devices[priv.devices["tier"] == "uplink"]["bytes"].sum())
     tl = shared.timeline
     active = tl[(tl["series"] == "active_transfers") & (tl["entity"] == "uplink")]["value"]
     assert active.max() >= 2 and active.iloc[-1] == 0
+
+
+def test_a_shared_link_has_its_own_row_from_its_active_transfers(synth_profile):
+    from simulator.config import scenario_from_dict
+    from simulator.engine import simulate
+
+    res = simulate(scenario_from_dict(_cell(synth_profile, 8, True)), {"name": "fixed-split", "split": 1},
+                   record_timeline=True)
+    dev = res.devices.set_index("device")
+    cell, end = dev.loc["uplink"], dev.loc["uplink", "end_s"]
+    up_users = dev[dev.index.str.startswith("uplink[")]
+    assert cell["tier"] == "uplink" and cell["bytes"] == pytest.approx(up_users["bytes"].sum(), rel=1e-9)
+    # the users' transmission times overlap: their sum exceeds the time the cell had a transfer active
+    assert cell["busy_s"] < up_users["busy_s"].sum()
+    # busy time and mean active transfers, integrated independently from the timeline's step series
+    tl = res.timeline
+    a = tl[(tl["series"] == "active_transfers") & (tl["entity"] == "uplink")].sort_values("time_s", kind="stable")
+    t, n = a["time_s"].to_numpy(), a["value"].to_numpy()
+    dt = np.diff(np.append(t, end))
+    assert cell["busy_s"] == pytest.approx(dt[n > 0].sum(), rel=1e-9)
+    assert cell["mean_active"] == pytest.approx((n * dt).sum() / end, rel=1e-9)
+    assert dev.loc["uplink-down", "bytes"] == pytest.approx(dev[dev.index.str.startswith("uplink-down[")]["bytes"].sum())
 
 
 def test_quality_on_a_private_link_is_one_clear_error(synth_profile):
