@@ -154,7 +154,8 @@ def test_a_shared_link_has_its_own_row_from_its_active_transfers(synth_profile):
     dt = np.diff(np.append(t, end))
     assert cell["busy_s"] == pytest.approx(dt[n > 0].sum(), rel=1e-9)
     assert cell["mean_active"] == pytest.approx((n * dt).sum() / end, rel=1e-9)
-    assert dev.loc["uplink-down", "bytes"] == pytest.approx(dev[dev.index.str.startswith("uplink-down[")]["bytes"].sum())
+    down_users = dev[dev.index.str.startswith("uplink-down[")]
+    assert dev.loc["uplink-down", "bytes"] == pytest.approx(down_users["bytes"].sum())
 
 
 def test_quality_on_a_private_link_is_one_clear_error(synth_profile):
