@@ -162,6 +162,117 @@ def test_a_reply_whose_radio_idled_on_its_way_books_a_promotion():
     assert charge.tail_j == pytest.approx(2 * 0.1193 * 0.2381, rel=1e-12)  # two full tails, none cut
 
 
+def test_lte_preset_is_aros_profile():
+    lte = parse_rrc("lte", "x")
+    # lte.conf: T_PROMOTION 0.26, P_PROMOTION 1.21, tail = 0.1 inactivity + 0.02 short DRX + 10 long DRX
+    assert (lte.promotion_s, lte.promotion_w, lte.tail_s, lte.tail_w) == (0.26, 1.21, pytest.approx(10.12), 1.06)
+
+
+def test_rrc_inactive_resumes_cheaply_and_pays_the_inactive_time_it_used():
+    # tail 1 s at 1 W, then RRC_INACTIVE 2 s at 0.2 W; resume 0.05 s at 0.5 W; promotion 0.3 s at 1.5 W
+    spec = RrcSpec(promotion_s=0.3, promotion_w=1.5, tail_s=1.0, tail_w=1.0, inactive_s=2.0, inactive_w=0.2,
+                   resume_s=0.05, resume_w=0.5)
+    env = simpy.Environment()
+    ch = Channel(env, "up", Constant(mbps=8.0).realise(np.random.default_rng(0)), latency_s=0.01)
+    state, out = RadioState(spec), {}
+
+    def go(at):
+        yield env.timeout(at)
+        charge = RrcCharge()
+        yield from state.transmit(env, ch, 0.5 * MB, charge, True)
+        out[at] = (env.now, charge)
+
+    for at in (0.0, 2.3, 20.0):  # 2.3: inside RRC_INACTIVE [1.8, 3.8) after the first upload ends at 0.8
+        env.process(go(at))
+    env.run()
+    full = 1.0 * 1.0 + 0.2 * 2.0
+    finish, first = out[0.0]
+    assert finish == pytest.approx(0.3 + 0.5 + 0.01) and first.tail_j == pytest.approx(full)
+    finish, second = out[2.3]
+    assert finish == pytest.approx(2.3 + 0.05 + 0.5 + 0.01)  # the resume delay, not a promotion
+    assert (second.promotion_s, second.promotion_j) == (pytest.approx(0.05), pytest.approx(0.05 * 0.5))
+    assert second.tail_j == pytest.approx(full - 0.2 * (3.8 - 2.3), rel=1e-12)  # unused inactive time credited
+    assert out[20.0][1].promotion_s == pytest.approx(0.3)  # idle again by then: a full promotion
+    assert (state.promotions, state.resumes) == (2, 1)
+    assert state.tail_j == pytest.approx(sum(c.tail_j for _, c in out.values()), rel=1e-12)
+
+
+def test_transfer_power_that_grows_with_throughput_integrates_exactly_over_a_varying_path():
+    from simulator.bandwidth import BandwidthPath
+
+    # 2 Mbit/s for 1 s, 8 Mbit/s for 0.25 s, then 4 Mbit/s; 1 MB sent from 0.5 s
+    steps = [(1.0, 2.0), (0.25, 8.0), (1e6, 4.0)]
+    env = simpy.Environment()
+    ch = Channel(env, "up", BandwidthPath(iter(steps)), latency_s=0.0)
+    def go():
+        yield env.timeout(0.5)
+        yield from ch.transmit(MB)
+
+    env.process(go())
+    env.run()
+    # by hand: 1 Mbit in [0.5, 1.0], 2 Mbit in [1.0, 1.25], the other 5 Mbit at 4 Mbit/s: ends at 2.5
+    end = 2.5
+    assert ch.busy_s == pytest.approx(end - 0.5, rel=1e-12)
+    # energy = integral of (base + slope * rate(t)) dt, piece by piece
+    pieces = [(0.5, 1.0, 2.0), (1.0, 1.25, 8.0), (1.25, end, 4.0)]
+    by_hand = sum((b - a) * (1.28804 + 0.43839 * r) for a, b, r in pieces)
+    assert PHONE.energy_j(8 * MB, ch.busy_s, True) == pytest.approx(by_hand, rel=1e-12)
+    assert PHONE.energy_j(8 * MB, ch.busy_s, False) == pytest.approx(
+        sum((b - a) * (1.28804 + 0.05197 * r) for a, b, r in pieces), rel=1e-12)
+
+
+def test_radio_presets_set_transfer_power_and_rrc_and_yield_to_explicit_keys(synth_profile):
+    from simulator.radio import parse_radio
+
+    mm = parse_radio({"preset": "5g-nsa-mmwave"}, "x")
+    assert (mm.tx_w_per_mbps, mm.rx_w_per_mbps) == (0.009422, 0.001807)  # the artifact's slopes
+    assert mm.tx_base_w == pytest.approx(5.624 - 2.338) and mm.rrc.tail_s == 11.2
+    sa = parse_radio({"preset": "5g-sa", "rx_w_per_mbps": 0.02, "rrc": {"preset": "5g-sa", "resume_s": 0.03}}, "x")
+    assert (sa.rx_w_per_mbps, sa.rrc.resume_s, sa.rrc.inactive_s, sa.rrc.tail_s) == (0.02, 0.03, 4.8, 10.2)
+    for name in ("5g-nsa-mmwave", "5g-nsa-lowband", "5g-sa", "lte", "wifi", "lte-huang2012"):
+        assert parse_rrc(name, "x").source  # every preset says where it comes from
+    sc = _scenario(synth_profile, "absent")
+    sc["devices"]["p"]["radio"] = {"preset": "5g-sa"}
+    req = simulate(scenario_from_dict(sc), "all-edge").requests
+    assert req["promotion_s"].iloc[0] == pytest.approx(0.323) and (req["tail_energy_j"] > 0).all()
+
+
+@pytest.mark.parametrize("radio, message", [
+    ({"rrc": "5g-nsa-mmwav"}, r"unknown RRC preset '5g-nsa-mmwav' at 'devices.p.radio.rrc'; did you mean "
+                              r"'5g-nsa-mmwave'\?"),
+    ({"preset": "5g-lowband"}, r"unknown radio preset '5g-lowband' at 'devices.p.radio.preset'; did you mean"),
+    ({"rrc": {"preset": "lte", "tail_s": -2}}, r"'devices.p.radio.rrc.tail_s'"),
+    ({"rrc": {"preset": "lte", "promotion_s": 1e9}}, r"'devices.p.radio.rrc.promotion_s' must be at most 3600"),
+    ({"rrc": {"preset": "5g-sa", "resume_s": None}}, r"'devices.p.radio.rrc.resume_s' is needed with an "
+                                                     r"RRC_INACTIVE state"),
+    ({"rrc": {"tail_s": 5, "inactive_s": 3}}, r"'devices.p.radio.rrc.resume_s' is needed"),
+    ({"tx_base_w": -1.0}, r"'devices.p.radio.tx_base_w'"),
+    ({"rx_w_per_mbps": 1e9}, r"'devices.p.radio.rx_w_per_mbps' must be at most 10"),
+    ({"rrc": {"preset": "lte", "tail_w": 1e9}}, r"'devices.p.radio.rrc.tail_w' must be at most 100 W"),
+])
+def test_bad_radio_is_one_clear_line(synth_profile, radio, message):
+    sc = _scenario(synth_profile, "absent")
+    sc["devices"]["p"]["radio"] = radio
+    with pytest.raises(ConfigError, match=message):
+        scenario_from_dict(sc)
+
+
+def test_bad_radio_at_the_command_line_is_exit_2(tmp_path, synth_profile):
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.conftest import REPO
+
+    sc = _scenario(synth_profile, "absent")
+    sc["devices"]["p"]["radio"] = {"rrc": {"preset": "5g-sa", "resume_s": None}}
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(sc))
+    r = subprocess.run([sys.executable, "run_sim.py", "validate", str(f)], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "resume_s" in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("value, message", [
     ("lte5", r"unknown RRC preset 'lte5' at 'x.rrc'"),
     ({"preset": "nope"}, r"unknown RRC preset 'nope' at 'x.rrc.preset'"),
