@@ -94,9 +94,12 @@ def _resolve_catalogue(extra: dict[str, Any] | None, path: str) -> dict[str, Dev
 
 def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """``base`` with ``changes`` applied key by key, mappings merged at every depth (so ``units: {gpu:
-    {speed: 2}}`` changes one unit's speed and keeps its power); anything else replaced."""
+    {speed: 2}}`` changes one unit's speed and keeps its power); anything else replaced. A mapping that
+    names a ``preset`` (``radio: {preset: 5g-sa}``) replaces the base's whole value: the preset is the
+    new starting point, so the base's explicit keys (which would override the preset) do not leak in."""
     for k, v in changes.items():
-        base[k] = _merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+        merge = isinstance(v, dict) and isinstance(base.get(k), dict) and "preset" not in v
+        base[k] = _merged(base[k], v) if merge else v
     return base
 
 

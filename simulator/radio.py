@@ -157,6 +157,9 @@ TRANSFER_PRESETS: dict[str, dict[str, float]] = {
     "lte": {"tx_base_w": 1.28804, "tx_w_per_mbps": 0.43839, "rx_base_w": 1.28804, "rx_w_per_mbps": 0.05197},
     "lte-huang2012": {"tx_base_w": 1.28804, "tx_w_per_mbps": 0.43839, "rx_base_w": 1.28804,
                       "rx_w_per_mbps": 0.05197},
+    # ARO 4.1.1/src/WiFi.conf: POWER_WIFI_ACTIVE 0.403 W (line 25), no throughput term (its tail: 0.25 s,
+    # line 65, against Huang's 0.2381 s in the RRC preset)
+    "wifi": {"tx_base_w": 0.403, "tx_w_per_mbps": 0.0, "rx_base_w": 0.403, "rx_w_per_mbps": 0.0},
     # the 5G artifact's fits above, idle (ASSUMED 2.338 W) subtracted from the intercepts
     "5g-nsa-mmwave": {"tx_base_w": round(5.624 - _IDLE_5G_W, 4), "tx_w_per_mbps": 0.009422,
                       "rx_base_w": _MMWAVE_BASE_W, "rx_w_per_mbps": 0.001807},

@@ -232,7 +232,9 @@ def test_radio_presets_set_transfer_power_and_rrc_and_yield_to_explicit_keys(syn
     for name in ("5g-nsa-mmwave", "5g-nsa-lowband", "5g-sa", "lte", "wifi", "lte-huang2012"):
         assert parse_rrc(name, "x").source  # every preset says where it comes from
     sc = _scenario(synth_profile, "absent")
-    sc["devices"]["p"]["radio"] = {"preset": "5g-sa"}
+    sc["devices"]["p"]["radio"] = {"preset": "5g-sa"}  # over phone-cpu's explicit LTE transfer power
+    phone = scenario_from_dict(sc).catalogue()["p"].radio
+    assert (phone.tx_base_w, phone.rx_w_per_mbps) == (pytest.approx(3.204 - 2.338), 0.013518)  # not inherited
     req = simulate(scenario_from_dict(sc), "all-edge").requests
     assert req["promotion_s"].iloc[0] == pytest.approx(0.323) and (req["tail_energy_j"] > 0).all()
 
