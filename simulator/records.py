@@ -311,6 +311,8 @@ def device_frame(live: LiveNetwork, label: str, replication: int, end_s: float) 
             if live.rrc is not None and d.tier == 0:  # RRC radio totals of this phone
                 r = live.rrc[j]
                 rows[-1].update(promotions=r.promotions, radio_promotion_j=r.promotion_j, radio_tail_j=r.tail_j)
+                if r.spec.inactive_s > 0:  # an RRC_INACTIVE state (5G SA): resumes from it
+                    rows[-1]["resumes"] = r.resumes
     link_health = getattr(live, "link_health", {})
     for link, ups, downs in zip(live.network.links, live.up, live.down, strict=True):
         for j, ch in [*enumerate(ups), *enumerate(downs)]:

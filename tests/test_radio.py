@@ -235,8 +235,10 @@ def test_radio_presets_set_transfer_power_and_rrc_and_yield_to_explicit_keys(syn
     sc["devices"]["p"]["radio"] = {"preset": "5g-sa"}  # over phone-cpu's explicit LTE transfer power
     phone = scenario_from_dict(sc).catalogue()["p"].radio
     assert (phone.tx_base_w, phone.rx_w_per_mbps) == (pytest.approx(3.204 - 2.338), 0.013518)  # not inherited
-    req = simulate(scenario_from_dict(sc), "all-edge").requests
+    res = simulate(scenario_from_dict(sc), "all-edge")
+    req, phone = res.requests, res.devices.set_index("device").loc["mobile0"]
     assert req["promotion_s"].iloc[0] == pytest.approx(0.323) and (req["tail_energy_j"] > 0).all()
+    assert phone["resumes"] == 0 and phone["promotions"] == len(req)  # 20 s apart: idle (after 15 s) each time
 
 
 @pytest.mark.parametrize("radio, message", [
