@@ -12,7 +12,10 @@ finishes exactly h later on a constant link, and transfer times stay exact.
 Rule for work in flight: a request is served along the path its phone had when the request was born
 (the edge, and what that edge attaches to, are pinned at arrival); a request that was on the old edge
 at a handover still completes there and its reply reaches the phone through its current cell. New
-requests go to the new edge. The access link a transfer uses is the phone's current cell.
+requests go to the new edge. The access link a transfer uses is the phone's current cell: on a private
+link its own channel; on a shared cell (``shared: true``) a transfer still active at a handover moves its
+remaining bits to the new cell at that instant and shares that cell from then on (its weight zero on it
+for the interruption), while the users left on the old cell share it without it (simulator/sharing.py).
 """
 
 from __future__ import annotations
