@@ -33,6 +33,15 @@ from .errors import ConfigError
 from .schema import positive, require
 
 
+def _is_index(value: Any) -> bool:
+    """An integer index, as YAML gives it (``3`` or ``"3"``; not ``1.5``, ``true`` or ``"x"``)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, str) and value.strip().lstrip("-").isdigit()
+
+
 def _schedule(value: Any, path: str) -> dict[int, list[tuple[float, int]]]:
     if not isinstance(value, dict):
         raise ConfigError(f"'{path}' must be a mapping of mobile index: [[time_s, device index], ...]")
@@ -41,14 +50,17 @@ def _schedule(value: Any, path: str) -> dict[int, list[tuple[float, int]]]:
         key = f"{path}.{k}"
         if not isinstance(rows, list) or not all(isinstance(r, list | tuple) and len(r) == 2 for r in rows):
             raise ConfigError(f"'{key}' must be a list of [time_s, device index] pairs")
-        times = [float(r[0]) for r in rows]
+        try:
+            times = [float(r[0]) for r in rows]
+        except (TypeError, ValueError):
+            raise ConfigError(f"'{key}': handover times must be numbers") from None
         require(all(b > a for a, b in zip(times, times[1:], strict=False)),
                 f"'{key}' must be sorted by time (strictly increasing), got {times}")
-        require(all(t >= 0 for t in times), f"'{key}' times must be >= 0")
-        try:
-            out[int(k)] = [(t, int(r[1])) for t, r in zip(times, rows, strict=True)]
-        except (TypeError, ValueError):
-            raise ConfigError(f"'{key}': mobile and device indices must be integers") from None
+        require(all(0 <= t < math.inf for t in times), f"'{key}' times must be >= 0 and finite")
+        indices = [k, *(r[1] for r in rows)]
+        if not all(_is_index(i) for i in indices):
+            raise ConfigError(f"'{key}': mobile and device indices must be integers")
+        out[int(k)] = [(t, int(r[1])) for t, r in zip(times, rows, strict=True)]
     return out
 
 

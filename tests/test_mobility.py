@@ -146,6 +146,9 @@ def test_new_requests_follow_the_phone_to_its_new_edge(synth_profile):
     ({"schedule": {0: [[5.0, 3]]}}, r"'mobility.schedule.0': no device 3"),
     ({"mean_dwell_s": 5, "interruption_s": -1}, r"'mobility.interruption_s'"),
     ({"interruption_s": 0.1}, r"'mobility' needs exactly one of"),
+    ({"schedule": {0: [[float("inf"), 1]]}}, r"'mobility.schedule.0' times must be >= 0 and finite"),
+    ({"schedule": {0: [[5.0, 1.5]]}}, r"'mobility.schedule.0': mobile and device indices must be integers"),
+    ({"schedule": {0: [["soon", 1]]}}, r"'mobility.schedule.0': handover times must be numbers"),
 ])
 def test_bad_mobility_is_one_clear_error(synth_profile, mobility, message):
     with pytest.raises(ConfigError, match=message):
