@@ -58,6 +58,28 @@ MAX_TIMER_S = 3600.0  # an RRC timer longer than an hour describes no radio
 MAX_POWER_W = 100.0  # a phone's radio draws a few watts
 
 
+def _bounded(spec: Any, keys: tuple[str, ...], path: str, most: float, unit: str) -> None:
+    """Each of ``keys`` of ``spec`` is None or in [0, most] (one clear line naming the key otherwise)."""
+    for k in keys:
+        v = getattr(spec, k)
+        positive(v, f"{path}.{k}", allow_zero=True)
+        require(v is None or v <= most, f"'{path}.{k}' must be at most {most:g} {unit}, got {v}")
+
+
+def _with_preset(value: dict[str, Any], path: str, presets: dict[str, dict[str, Any]], what: str,
+                 named: str | None = None) -> dict[str, Any]:
+    """``value`` over the preset its ``preset`` key names, if any: explicit keys win; ``named`` is a key
+    that takes the preset's name as well (a radio preset names its RRC preset). An unknown name is one
+    error with a "did you mean"."""
+    value = dict(value)
+    preset = value.pop("preset", None)
+    if preset is None:
+        return value
+    if preset not in presets:
+        raise unknown_key(str(preset), f"{path}.preset", presets, what=what)
+    return {**presets[preset], **({named: preset} if named else {}), **value}
+
+
 @dataclass
 class RrcSpec:
     """Promotion delay and power, tail time and power of a radio's RRC state machine, and the optional
@@ -74,14 +96,8 @@ class RrcSpec:
     source: str = ""
 
     def check(self, path: str) -> None:
-        for k in ("promotion_s", "tail_s", "inactive_s", "resume_s"):
-            positive(getattr(self, k), f"{path}.{k}", allow_zero=True)
-            require(getattr(self, k) is None or getattr(self, k) <= MAX_TIMER_S,
-                    f"'{path}.{k}' must be at most {MAX_TIMER_S:g} s, got {getattr(self, k)}")
-        for k in ("promotion_w", "tail_w", "inactive_w", "resume_w"):
-            positive(getattr(self, k), f"{path}.{k}", allow_zero=True)
-            require(getattr(self, k) <= MAX_POWER_W,
-                    f"'{path}.{k}' must be at most {MAX_POWER_W:g} W, got {getattr(self, k)}")
+        _bounded(self, ("promotion_s", "tail_s", "inactive_s", "resume_s"), path, MAX_TIMER_S, "s")
+        _bounded(self, ("promotion_w", "tail_w", "inactive_w", "resume_w"), path, MAX_POWER_W, "W")
         require(self.inactive_s == 0 or self.resume_s is not None,
                 f"'{path}.resume_s' is needed with an RRC_INACTIVE state ('{path}.inactive_s' > 0): the delay "
                 f"to resume from it")
@@ -151,22 +167,23 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 # Transfer power per preset (radio: {preset: NAME}): base W and W per Mbit/s, each direction.
+# Huang et al. 2012, Table 4: alpha_u 438.39 mW/Mbps, alpha_d 51.97 mW/Mbps, beta 1288.04 mW (as the
+# phones of devices.yaml); ARO lte.conf lines 111 and 114 have the same slopes (its beta: 1.2 W, line 117)
+_LTE_TRANSFER = {"tx_base_w": 1.28804, "tx_w_per_mbps": 0.43839, "rx_base_w": 1.28804, "rx_w_per_mbps": 0.05197}
+# the 5G artifact's low-band fits above, idle (ASSUMED 2.338 W) subtracted from the intercepts
+_LOWBAND_TRANSFER = {"tx_base_w": round(3.204 - _IDLE_5G_W, 4), "tx_w_per_mbps": 0.029148,
+                     "rx_base_w": _LOWBAND_BASE_W, "rx_w_per_mbps": 0.013518}
 TRANSFER_PRESETS: dict[str, dict[str, float]] = {
-    # Huang et al. 2012, Table 4: alpha_u 438.39 mW/Mbps, alpha_d 51.97 mW/Mbps, beta 1288.04 mW (as the
-    # phones of devices.yaml); ARO lte.conf lines 111 and 114 have the same slopes (its beta: 1.2 W, line 117)
-    "lte": {"tx_base_w": 1.28804, "tx_w_per_mbps": 0.43839, "rx_base_w": 1.28804, "rx_w_per_mbps": 0.05197},
-    "lte-huang2012": {"tx_base_w": 1.28804, "tx_w_per_mbps": 0.43839, "rx_base_w": 1.28804,
-                      "rx_w_per_mbps": 0.05197},
+    "lte": _LTE_TRANSFER,
+    "lte-huang2012": _LTE_TRANSFER,
     # ARO 4.1.1/src/WiFi.conf: POWER_WIFI_ACTIVE 0.403 W (line 25), no throughput term (its tail: 0.25 s,
     # line 65, against Huang's 0.2381 s in the RRC preset)
     "wifi": {"tx_base_w": 0.403, "tx_w_per_mbps": 0.0, "rx_base_w": 0.403, "rx_w_per_mbps": 0.0},
     # the 5G artifact's fits above, idle (ASSUMED 2.338 W) subtracted from the intercepts
     "5g-nsa-mmwave": {"tx_base_w": round(5.624 - _IDLE_5G_W, 4), "tx_w_per_mbps": 0.009422,
                       "rx_base_w": _MMWAVE_BASE_W, "rx_w_per_mbps": 0.001807},
-    "5g-nsa-lowband": {"tx_base_w": round(3.204 - _IDLE_5G_W, 4), "tx_w_per_mbps": 0.029148,
-                       "rx_base_w": _LOWBAND_BASE_W, "rx_w_per_mbps": 0.013518},
-    "5g-sa": {"tx_base_w": round(3.204 - _IDLE_5G_W, 4), "tx_w_per_mbps": 0.029148,
-              "rx_base_w": _LOWBAND_BASE_W, "rx_w_per_mbps": 0.013518},  # ASSUMED: as 5g-nsa-lowband
+    "5g-nsa-lowband": _LOWBAND_TRANSFER,
+    "5g-sa": _LOWBAND_TRANSFER,  # ASSUMED: as 5g-nsa-lowband
 }
 
 
@@ -174,18 +191,13 @@ def parse_rrc(value: Any, path: str) -> RrcSpec | None:
     """``none`` / a preset name / ``{preset: name, <overrides>}`` / explicit values -> RrcSpec or None."""
     if value is None or value == "none":
         return None
-    key = path if isinstance(value, str) else f"{path}.preset"
-    if isinstance(value, str):
+    if isinstance(value, str):  # a bare name: the error names the key itself, not a '.preset' under it
+        if value not in PRESETS:
+            raise unknown_key(value, path, PRESETS, what="RRC preset")
         value = {"preset": value}
     if not isinstance(value, dict):
         raise ConfigError(f"'{path}' must be none, a preset name ({', '.join(PRESETS)}) or a mapping")
-    value = dict(value)
-    preset = value.pop("preset", None)
-    if preset is not None:
-        if preset not in PRESETS:
-            raise unknown_key(str(preset), key, PRESETS, what="RRC preset")
-        value = {**PRESETS[preset], **value}
-    return build(RrcSpec, value, path)
+    return build(RrcSpec, _with_preset(value, path, PRESETS, "RRC preset"), path)
 
 
 @dataclass
@@ -200,12 +212,8 @@ class RadioSpec:
     rrc: RrcSpec | None = field(default=None, metadata={"convert": parse_rrc})
 
     def check(self, path: str) -> None:
-        for k in ("tx_base_w", "rx_base_w"):
-            positive(getattr(self, k), f"{path}.{k}", allow_zero=True)
-            require(getattr(self, k) <= MAX_POWER_W, f"'{path}.{k}' must be at most {MAX_POWER_W:g} W")
-        for k in ("tx_w_per_mbps", "rx_w_per_mbps"):
-            positive(getattr(self, k), f"{path}.{k}", allow_zero=True)
-            require(getattr(self, k) <= 10.0, f"'{path}.{k}' must be at most 10 W per Mbit/s")
+        _bounded(self, ("tx_base_w", "rx_base_w"), path, MAX_POWER_W, "W")
+        _bounded(self, ("tx_w_per_mbps", "rx_w_per_mbps"), path, 10.0, "W per Mbit/s")
 
     def energy_j(self, bits: float, seconds: float, sending: bool) -> float:
         """Energy of one transfer: the integral of ``base + slope x rate(t)`` over its time on air, which is
@@ -223,13 +231,7 @@ def parse_radio(value: Any, path: str) -> RadioSpec | None:
     if not isinstance(value, dict):
         raise ConfigError(f"'{path}' must be a mapping (tx_base_w, tx_w_per_mbps, rx_base_w, rx_w_per_mbps, "
                           f"rrc) or {{preset: name}}")
-    value = dict(value)
-    preset = value.pop("preset", None)
-    if preset is not None:
-        if preset not in TRANSFER_PRESETS:
-            raise unknown_key(str(preset), f"{path}.preset", TRANSFER_PRESETS, what="radio preset")
-        value = {**TRANSFER_PRESETS[preset], "rrc": preset, **value}
-    return build(RadioSpec, value, path)
+    return build(RadioSpec, _with_preset(value, path, TRANSFER_PRESETS, "radio preset", named="rrc"), path)
 
 
 @dataclass
@@ -281,7 +283,8 @@ class RadioState:
         if t < self.idle_at:  # RRC_INACTIVE: resume
             self._cut_tail(t, charge)
             self.resumes += 1
-            delay, e = s.resume_s or 0.0, s.resume_w * (s.resume_s or 0.0)
+            delay = s.resume_s or 0.0  # validated: given whenever RRC_INACTIVE exists
+            e = s.resume_w * delay
         else:
             self.promotions += 1
             delay, e = s.promotion_s, s.promotion_w * s.promotion_s

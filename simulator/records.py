@@ -321,7 +321,7 @@ def device_frame(live: LiveNetwork, label: str, replication: int, end_s: float) 
             health = link_health.get((link.index, j))
             if health is not None:  # only links that can fail (both directions go down together)
                 rows[-1].update(failures=health.failures, down_s=health.down_s(end_s))
-    for sh in getattr(live, "shared", []):  # a shared link itself (the per-user rows above overlap in time)
+    for sh in live.shared:  # a shared link itself (the per-user rows above overlap in time)
         rows.append({"policy": label, "replication": replication, "device": sh.name, "tier": sh.link,
                      "busy_s": sh.busy_s, "bytes": sh.bits_carried / 8,
                      "mean_active": sh.active_s / end_s if end_s > 0 else 0.0, "end_s": end_s})

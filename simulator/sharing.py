@@ -205,39 +205,32 @@ class SharedPort:
 
     def transmit(self, nbytes: float):
         """SimPy process body: send over the shared link of the current cell, following the phone to its
-        new cell at each handover; updates this user's throughput estimate."""
-        if self.moves is None:
-            wait, tx = yield from self.link.transmit(nbytes, self.user)
-        else:
-            wait, tx = yield from self._transmit_moving(nbytes)
-        self.bits_sent += nbytes * 8.0
-        self.busy_s += tx
-        if tx > 0:
-            rate = nbytes * 8.0 / tx
-            w, old = self.ewma_weight, self.estimate_bps
-            self.estimate_bps = rate if old is None else (1 - w) * old + w * rate
-        return wait, tx
-
-    def _transmit_moving(self, nbytes: float):
-        """``transmit`` for a phone that hands over: the remaining bits move with it (module docstring)."""
+        new cell at each handover (module docstring); returns (0 queue wait, transmission time) and
+        updates this user's throughput estimate."""
         link = self.link
         env = link.env
         now = env.now
         x = link.start(nbytes, self.user)
         while x is not None and not x.done.triggered:
-            t_move = self.moves(env.now)
+            t_move = self.moves(env.now) if self.moves is not None else math.inf
             if t_move == math.inf:
                 yield x.done
                 break
-            yield x.done | env.timeout(max(t_move - env.now, 0.0))
+            yield x.done | env.timeout(max(t_move - env.now, 0.0))  # done, or the phone hands over
             new = self.link
-            if not x.done.triggered and new is not link:
+            if not x.done.triggered and new is not link:  # the rest of it goes on the new cell
                 link.detach(x)
                 new.attach(x)
                 link = new
         tx = env.now - now
         if self.latency_s > 0:
             yield env.timeout(self.latency_s)
+        self.bits_sent += nbytes * 8.0
+        self.busy_s += tx
+        if tx > 0:
+            rate = nbytes * 8.0 / tx
+            w, old = self.ewma_weight, self.estimate_bps
+            self.estimate_bps = rate if old is None else (1 - w) * old + w * rate
         return 0.0, tx
 
 

@@ -19,11 +19,11 @@ RADIO = RadioSpec(tx_base_w=1.28804, tx_w_per_mbps=0.43839)
 MB = 1_000_000
 
 
-def _send(starts: list[float], nbytes: float = 0.5 * MB):
+def _send(starts: list[float], nbytes: float = 0.5 * MB, spec: RrcSpec = LTE):
     """Uplink transfers at ``starts`` on an 8 Mbit/s channel; per transfer (finish, charge, tx energy)."""
     env = simpy.Environment()
     ch = Channel(env, "up", Constant(mbps=8.0).realise(np.random.default_rng(0)), latency_s=0.01)
-    state, out = RadioState(LTE), []
+    state, out = RadioState(spec), []
 
     def go(at):
         yield env.timeout(at)
@@ -172,19 +172,9 @@ def test_rrc_inactive_resumes_cheaply_and_pays_the_inactive_time_it_used():
     # tail 1 s at 1 W, then RRC_INACTIVE 2 s at 0.2 W; resume 0.05 s at 0.5 W; promotion 0.3 s at 1.5 W
     spec = RrcSpec(promotion_s=0.3, promotion_w=1.5, tail_s=1.0, tail_w=1.0, inactive_s=2.0, inactive_w=0.2,
                    resume_s=0.05, resume_w=0.5)
-    env = simpy.Environment()
-    ch = Channel(env, "up", Constant(mbps=8.0).realise(np.random.default_rng(0)), latency_s=0.01)
-    state, out = RadioState(spec), {}
-
-    def go(at):
-        yield env.timeout(at)
-        charge = RrcCharge()
-        yield from state.transmit(env, ch, 0.5 * MB, charge, True)
-        out[at] = (env.now, charge)
-
-    for at in (0.0, 2.3, 20.0):  # 2.3: inside RRC_INACTIVE [1.8, 3.8) after the first upload ends at 0.8
-        env.process(go(at))
-    env.run()
+    # 2.3: inside RRC_INACTIVE [1.8, 3.8) after the first upload ends at 0.8
+    state, sent = _send([0.0, 2.3, 20.0], spec=spec)
+    out = {at: (finish, charge) for at, (finish, charge, _) in zip((0.0, 2.3, 20.0), sent, strict=True)}
     full = 1.0 * 1.0 + 0.2 * 2.0
     finish, first = out[0.0]
     assert finish == pytest.approx(0.3 + 0.5 + 0.01) and first.tail_j == pytest.approx(full)
