@@ -345,8 +345,8 @@ class RadioState:
         if lead > 0 and self.up_at(t0 + lead):  # the radio takes the reply when it arrives
             arrival = env.timeout(lead)
             arrival.callbacks.append(lambda _ev: self.arrive(env.now, charge))
-        else:
-            delay = self.begin(t0, charge)
+        else:  # idle (or resuming) by the time it arrives: judged then, the transmission waits from now
+            delay = self.begin(t0, charge, t0 + lead)
             if delay > 0:
                 yield env.timeout(delay)
         result = yield from channel.transmit(nbytes)

@@ -267,6 +267,26 @@ def test_bad_radio_at_the_command_line_is_exit_2(tmp_path, synth_profile):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "resume_s" in r.stderr, r.stderr
 
 
+def test_a_reply_sent_inside_the_tail_that_arrives_after_it_promotes():
+    # Wi-Fi tail 0.2381 s, propagation 0.2 s each way: the upload ends at 0.0791 + 0.1, the reply leaves at
+    # once on arrival (0.3791), inside the tail (ends 0.4172), but reaches the phone at 0.5791, after it
+    wifi = RrcSpec(**{k: v for k, v in PRESETS["wifi"].items() if k != "source"})
+    env = simpy.Environment()
+    rate = Constant(mbps=8.0).realise(np.random.default_rng(0))
+    up, down = Channel(env, "up", rate, latency_s=0.2), Channel(env, "down", rate, latency_s=0.2)
+    state, charge, done = RadioState(wifi), RrcCharge(), []
+
+    def go():
+        yield from state.transmit(env, up, 0.1 * MB, charge, True)
+        yield from state.transmit(env, down, 0.1 * MB, charge, False)
+        done.append(env.now)
+
+    env.process(go())
+    env.run()
+    assert state.promotions == 2 and charge.tail_j == pytest.approx(2 * 0.1193 * 0.2381, rel=1e-12)  # none cut
+    assert done[0] == pytest.approx(0.0791 + 0.1 + 0.2 + 0.0791 + 0.1 + 0.2, rel=1e-12)
+
+
 @pytest.mark.parametrize("value, message", [
     ("lte5", r"unknown RRC preset 'lte5' at 'x.rrc'"),
     ({"preset": "nope"}, r"unknown RRC preset 'nope' at 'x.rrc.preset'"),
