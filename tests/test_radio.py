@@ -144,20 +144,29 @@ def test_requests_inside_one_tail_pay_one_tail_for_the_radios_idle_time(synth_pr
     assert req["tail_energy_j"].sum() == pytest.approx(phone["radio_tail_j"], rel=1e-12)
 
 
-def test_a_reply_whose_radio_idled_on_its_way_books_a_promotion():
-    # Wi-Fi tail 0.2381 s, propagation 0.3 s: the upload ends, its tail runs out before the reply arrives
-    wifi = RrcSpec(**{k: v for k, v in PRESETS["wifi"].items() if k != "source"})
+WIFI = RrcSpec(**{k: v for k, v in PRESETS["wifi"].items() if k != "source"})
+
+
+def _upload_then_reply(spec: RrcSpec, latency_s: float):
+    """0.1 MB up, then 0.1 MB back as soon as it arrives, at 8 Mbit/s each way: (state, charge, finish)."""
     env = simpy.Environment()
     rate = Constant(mbps=8.0).realise(np.random.default_rng(0))
-    up, down = Channel(env, "up", rate, latency_s=0.3), Channel(env, "down", rate, latency_s=0.3)
-    state, charge = RadioState(wifi), RrcCharge()
+    up, down = Channel(env, "up", rate, latency_s=latency_s), Channel(env, "down", rate, latency_s=latency_s)
+    state, charge, done = RadioState(spec), RrcCharge(), []
 
     def go():
         yield from state.transmit(env, up, 0.1 * MB, charge, True)
         yield from state.transmit(env, down, 0.1 * MB, charge, False)
+        done.append(env.now)
 
     env.process(go())
     env.run()
+    return state, charge, done[0]
+
+
+def test_a_reply_whose_radio_idled_on_its_way_books_a_promotion():
+    # Wi-Fi tail 0.2381 s, propagation 0.3 s: the upload ends, its tail runs out before the reply arrives
+    state, charge, _ = _upload_then_reply(WIFI, 0.3)
     assert state.promotions == 2 and charge.promotion_s == pytest.approx(0.0791 * 2)
     assert charge.tail_j == pytest.approx(2 * 0.1193 * 0.2381, rel=1e-12)  # two full tails, none cut
 
@@ -270,21 +279,9 @@ def test_bad_radio_at_the_command_line_is_exit_2(tmp_path, synth_profile):
 def test_a_reply_sent_inside_the_tail_that_arrives_after_it_promotes():
     # Wi-Fi tail 0.2381 s, propagation 0.2 s each way: the upload ends at 0.0791 + 0.1, the reply leaves at
     # once on arrival (0.3791), inside the tail (ends 0.4172), but reaches the phone at 0.5791, after it
-    wifi = RrcSpec(**{k: v for k, v in PRESETS["wifi"].items() if k != "source"})
-    env = simpy.Environment()
-    rate = Constant(mbps=8.0).realise(np.random.default_rng(0))
-    up, down = Channel(env, "up", rate, latency_s=0.2), Channel(env, "down", rate, latency_s=0.2)
-    state, charge, done = RadioState(wifi), RrcCharge(), []
-
-    def go():
-        yield from state.transmit(env, up, 0.1 * MB, charge, True)
-        yield from state.transmit(env, down, 0.1 * MB, charge, False)
-        done.append(env.now)
-
-    env.process(go())
-    env.run()
+    state, charge, finish = _upload_then_reply(WIFI, 0.2)
     assert state.promotions == 2 and charge.tail_j == pytest.approx(2 * 0.1193 * 0.2381, rel=1e-12)  # none cut
-    assert done[0] == pytest.approx(0.0791 + 0.1 + 0.2 + 0.0791 + 0.1 + 0.2, rel=1e-12)
+    assert finish == pytest.approx(0.0791 + 0.1 + 0.2 + 0.0791 + 0.1 + 0.2, rel=1e-12)
 
 
 @pytest.mark.parametrize("value, message", [
